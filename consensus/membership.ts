@@ -4,7 +4,7 @@ import { InvalidConfChangeError } from './errors.js'
 import { handOverLeadership } from './leader.js'
 import type { Raft } from './raft.js'
 import { applyConfChange } from './tracker.js'
-import { ConfChangeType, type ConfChange, type ConfState, type Entry, type Snapshot } from './types.js'
+import { ConfChangeType, EntryType, type ConfChange, type ConfState, type Entry, type Snapshot } from './types.js'
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
@@ -34,8 +34,22 @@ export function confAt(r: Raft, index: number): ConfState {
   return conf
 }
 
-/** A committed membership change is handed to the application: it takes effect now. */
-export function applyConfChangeEntry(r: Raft, entry: Entry): void {
+/**
+ * Membership changes take effect as soon as this node knows they are
+ * committed: at start, and after every step, tick and advance. (Applying an
+ * uncommitted change is what the single-server change rules forbid; a
+ * committed one is safe to apply as early as it is known.)
+ */
+export function applyCommittedConfChanges(r: Raft): void {
+  const upTo = r.log.committed
+  for (let i = Math.max(r.confAppliedIndex, r.log.firstIndex() - 1) + 1; i <= upTo; i++) {
+    const entry = r.log.entryAt(i)
+    if (entry?.type === EntryType.ConfChange) applyConfChangeEntry(r, entry)
+  }
+  if (upTo > r.confAppliedIndex) r.confAppliedIndex = upTo
+}
+
+function applyConfChangeEntry(r: Raft, entry: Entry): void {
   let next: ConfState
   try {
     next = applyConfChange(r.tracker.confState(), decodeConfChange(entry.data))
@@ -62,6 +76,7 @@ export function installSnapshot(r: Raft, snapshot: Snapshot): void {
   r.pendingSnapshot = { snapshot, replacesLog: true }
   r.confBase = snapshot.metadata.confState
   r.confHistory = []
+  r.confAppliedIndex = snapshot.metadata.index
   r.tracker.setConf(snapshot.metadata.confState, r.log.lastIndex() + 1)
 }
 

@@ -13,7 +13,7 @@ import {
 import { bcastAppend, bcastHeartbeat, maybeCommit, transferLeadership } from './leader.js'
 import { stepLeaderReadIndex } from './leader-reads.js'
 import { entrySizeBytes } from './log.js'
-import { applyConfChangeEntry, compactLog, encodeConfChange } from './membership.js'
+import { applyCommittedConfChanges, compactLog, encodeConfChange } from './membership.js'
 import { Raft, type RaftConfig } from './raft.js'
 import { applyConfChange } from './tracker.js'
 import {
@@ -90,18 +90,10 @@ export class RaftNode {
     this.r = new Raft(config, state)
     this.prevSoftState = this.softState()
     this.prevHardState = { ...state.hardState }
-    this.replayAppliedConfChanges(config.applied ?? 0)
-  }
-
-  /** Entries the application applied before a restart are not handed out again; their membership changes still count. */
-  private replayAppliedConfChanges(applied: number): void {
+    // Entries the application applied before a restart are not handed out again.
     const log = this.r.log
-    const upTo = Math.min(applied, log.committed)
-    for (let i = log.applied + 1; i <= upTo; i++) {
-      const entry = log.entryAt(i)
-      if (entry?.type === EntryType.ConfChange) applyConfChangeEntry(this.r, entry)
-    }
-    if (upTo > log.applied) log.applied = upTo
+    log.applied = Math.max(log.applied, Math.min(config.applied ?? 0, log.committed))
+    applyCommittedConfChanges(this.r)
   }
 
   get id(): NodeId {
@@ -133,6 +125,13 @@ export class RaftNode {
     return this.r.log.term(index)
   }
 
+  /** Entries [lo, hi] of the in-memory log (for inspection; the application normally gets entries through Ready). */
+  entries(lo: number, hi: number): Entry[] {
+    if (lo < this.r.log.firstIndex()) throw new CompactionError(`entry ${lo} is compacted`)
+    if (hi < lo) return []
+    return this.r.log.slice(lo, hi, Number.MAX_SAFE_INTEGER)
+  }
+
   /** Whether `id` is a voter in the configuration this node has applied. */
   isVoter(id: NodeId): boolean {
     return this.r.tracker.isVoter(id)
@@ -140,12 +139,14 @@ export class RaftNode {
 
   tick(): void {
     this.r.tick()
+    applyCommittedConfChanges(this.r)
   }
 
   /** A message from a peer. Messages meant for someone else and local-only types are dropped. */
   step(m: Message): void {
     if (m.to !== this.r.id || localMessageTypes.has(m.type)) return
     this.r.step(m)
+    applyCommittedConfChanges(this.r)
   }
 
   /**
@@ -196,7 +197,7 @@ export class RaftNode {
   proposeConfChange(change: ConfChange): ProposalPosition {
     const r = this.r
     if (r.role !== 'leader') throw new NotLeaderError(r.leaderId)
-    if (r.pendingConfIndex > r.log.applied) throw new ConfChangeInProgressError(r.pendingConfIndex)
+    if (r.pendingConfIndex > r.confAppliedIndex) throw new ConfChangeInProgressError(r.pendingConfIndex)
     applyConfChange(r.tracker.confState(), change) // throws InvalidConfChangeError
     if (change.type === ConfChangeType.PromoteLearner) {
       const match = r.tracker.progress.get(change.nodeId)?.match ?? 0
@@ -292,10 +293,6 @@ export class RaftNode {
     r.readStates = []
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1]
     if (lastCommitted !== undefined) r.log.applied = lastCommitted.index
-    // Membership changes take effect as they are handed out for applying.
-    for (const entry of rd.committedEntries) {
-      if (entry.type === EntryType.ConfChange) applyConfChangeEntry(r, entry)
-    }
   }
 
   /** The driver persisted `rd` (and sent and applied it). */
@@ -309,6 +306,7 @@ export class RaftNode {
     if (r.role === 'leader' && r.tracker.progress.get(r.id)?.maybeUpdate(r.log.persistedIndex) === true) {
       if (maybeCommit(r)) r.appendPending = true
     }
+    applyCommittedConfChanges(r)
   }
 
   private softState(): SoftState {

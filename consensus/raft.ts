@@ -92,6 +92,8 @@ export class Raft {
   leadTransferee: NodeId | null = null
   /** Index of the newest membership change proposed; the next waits until it is applied. */
   pendingConfIndex = 0
+  /** Membership changes up to this index are in effect. */
+  confAppliedIndex: number
   uncommittedBytes = 0
   /** Set when entries or commit progress should be broadcast at the next Ready. */
   appendPending = false
@@ -122,6 +124,7 @@ export class Raft {
     this.log = new RaftLog(state)
     this.snapshot = state.snapshot
     this.confBase = state.snapshot?.metadata.confState ?? { voters: [], learners: [] }
+    this.confAppliedIndex = state.snapshot?.metadata.index ?? 0
     this.tracker = new ProgressTracker(this.confBase, this.cfg.inflightMessagesMax)
     this.reads = new ReadIndexQueue(this.cfg.pendingReadsMax)
     this.resetRandomizedElectionTimeout()

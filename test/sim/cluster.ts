@@ -19,7 +19,8 @@ export interface ClusterOptions {
   fsyncMinMs: number
   fsyncMaxMs: number
   snapshotEveryEntries: number
-  stateMachine: () => StateMachine
+  snapshotWanted?: (node: SimNode) => boolean
+  stateMachine: (id: NodeId) => StateMachine
 }
 
 export const defaultClusterOptions: Omit<ClusterOptions, 'seed' | 'nodeCount' | 'stateMachine'> = {
@@ -44,11 +45,12 @@ export class SimCluster {
     this.ids = Array.from({ length: options.nodeCount }, (_, k) => `n${k + 1}`)
     const voters = this.ids.slice(0, options.initialVoters ?? options.nodeCount)
     for (const id of this.ids) {
-      const node = new SimNode(id, options.stateMachine(), {
+      const node = new SimNode(id, options.stateMachine(id), {
         raft: options.raft,
         fsyncMinMs: options.fsyncMinMs,
         fsyncMaxMs: options.fsyncMaxMs,
         snapshotEveryEntries: options.snapshotEveryEntries,
+        ...(options.snapshotWanted === undefined ? {} : { snapshotWanted: options.snapshotWanted }),
       }, this.queue, this.rng.fork(), {
         send: (m: Message) => this.network.send(m),
         onPersist: (n, rd, before) => this.checker.onPersist(n, rd, before),

@@ -120,7 +120,7 @@ interface Node {
 
 const BASE = 0x01000193
 
-function makeNode(index: number, op: KvOperation, bit: number, match: Node | null = null, read: Node | null = null): Node {
+function makeNode(index: number, op: KvOperation, bit: number, match: Node | null = null, read: Node | null = null) {
   let hash = 0
   let power = 1
   for (let i = 0; i < op.value.length; i++) {
@@ -128,7 +128,8 @@ function makeNode(index: number, op: KvOperation, bit: number, match: Node | nul
     power = Math.imul(power, BASE)
   }
   const time = bit >= 0 ? op.invokeTime : op.responseTime
-  return { index, op, bit, time, match, read, hash, power, prev: null, next: null }
+  const node: Node = { index, op, bit, time, match, read, hash, power, prev: null, next: null }
+  return node
 }
 
 function linkAfterHead(nodes: readonly Node[]): Node {
@@ -196,15 +197,22 @@ class StateCache {
   private heads = new Int32Array(1 << 10).fill(-1)
   private readonly values: string[] = []
 
+  /** Takes the search's live bitsets, which `add` reads in place. */
+  constructor(
+    private readonly completed: Int32Array,
+    private readonly unknown: Int32Array,
+  ) {}
+
   /**
    * Records the state unless a recorded state subsumes it; returns whether it
    * was new. `flag` must match exactly: it changes which moves are explored.
    */
-  add(hash: number, flag: number, lo: number, length: number, completed: Int32Array, unknown: Int32Array, value: string): boolean {
+  add(hash: number, flag: number, lo: number, length: number, value: string): boolean {
+    const { completed, unknown } = this
     const bucket = hash & (this.heads.length - 1)
     for (let state = this.heads[bucket] ?? -1; state !== -1; state = this.index[3 * state + 1] ?? -1) {
       if (this.index[3 * state + 2] !== hash || this.values[state] !== value) continue
-      if (this.subsumes(this.index[3 * state] ?? 0, 2 * lo + flag, length, completed, unknown)) return false
+      if (this.subsumes(this.index[3 * state] ?? 0, 2 * lo + flag, length)) return false
     }
     const start = this.used
     this.used += 2 + length + unknown.length
@@ -223,8 +231,8 @@ class StateCache {
     return true
   }
 
-  private subsumes(at: number, head: number, length: number, completed: Int32Array, unknown: Int32Array): boolean {
-    const words = this.words
+  private subsumes(at: number, head: number, length: number): boolean {
+    const { words, completed, unknown } = this
     if (words[at] !== head || words[at + 1] !== length) return false
     const lo = head >>> 1
     for (let i = 0; i < length; i++) if (words[at + 2 + i] !== completed[lo + i]) return false
@@ -273,7 +281,7 @@ class KeySearch {
   private readonly reads: Node
   private readonly completed: Int32Array
   private readonly unknown: Int32Array
-  private readonly cache = new StateCache()
+  private readonly cache: StateCache
   private readonly stack: Frame[] = []
   private longest: number[] = []
   private value = ''
@@ -310,6 +318,7 @@ class KeySearch {
     this.reads = linkAfterHead(deadlines.sort((a, b) => a.time - b.time))
     this.completed = new Int32Array(Math.ceil(this.remaining / 32))
     this.unknown = new Int32Array(Math.ceil(unknownCalls.length / 32))
+    this.cache = new StateCache(this.completed, this.unknown)
   }
 
   /**
@@ -379,15 +388,15 @@ class KeySearch {
     // stops pending unknown writes from being tried in every combination.
     if (kind === 'put' && this.unread) return false
     const unread = kind !== 'get' && (this.unread || node.match === null)
-    const nextHash =
-      kind === 'get' ? this.valueHash : kind === 'put' ? node.hash : (Math.imul(this.valueHash, node.power) + node.hash) | 0
+    const appended = (Math.imul(this.valueHash, node.power) + node.hash) | 0
+    const nextHash = kind === 'get' ? this.valueHash : kind === 'put' ? node.hash : appended
     const words = node.match === null ? this.words : Math.max(this.words, (node.bit >>> 5) + 1)
     this.toggle(node)
     lift(node)
     // Bits follow invocation order, so the first call left is the lowest unset bit.
     const lo = (this.main.next?.bit ?? 32 * this.completed.length) >>> 5
     const key = (this.hash + Math.imul(nextHash, 0x9e3779b1)) | 0
-    if (!this.cache.add(key, Number(unread), lo, Math.max(0, words - lo), this.completed, this.unknown, next)) {
+    if (!this.cache.add(key, Number(unread), lo, Math.max(0, words - lo), next)) {
       restore(node)
       this.toggle(node)
       return false
@@ -453,9 +462,9 @@ function pad(ops: readonly KvOperation[], prefix: readonly number[]): number[] {
   let value = valueAfter(ops, prefix)
   for (;;) {
     const deadline = earliestResponse(ops, placed)
-    const next = ops.findIndex(
-      (op, i) => !placed.has(i) && op.responseTime !== Infinity && op.invokeTime <= deadline && step(value, op) !== null,
-    )
+    const callable = (op: KvOperation, i: number): boolean =>
+      !placed.has(i) && op.responseTime !== Infinity && op.invokeTime <= deadline && step(value, op) !== null
+    const next = ops.findIndex(callable)
     const op = ops[next]
     if (op === undefined) return result
     value = step(value, op) ?? value
@@ -478,7 +487,9 @@ function earliestResponse(ops: readonly KvOperation[], placed: ReadonlySet<numbe
 
 export function describeViolation(result: LinearizabilityResult): string {
   if (result.ok === true) return ''
-  if (result.ok === 'unknown') return `Linearizability of key ${JSON.stringify(result.key)} is unknown: ${result.reason}.`
+  if (result.ok === 'unknown') {
+    return `Linearizability of key ${JSON.stringify(result.key)} is unknown: ${result.reason}.`
+  }
   const { key, operations: ops, longestPrefix: prefix } = result
   const value = valueAfter(ops, prefix)
   const placed = new Set(prefix)
@@ -487,7 +498,8 @@ export function describeViolation(result: LinearizabilityResult): string {
   const shown = prefix.slice(-10)
   return [
     `Key ${JSON.stringify(key)} is not linearizable (${ops.length} operations).`,
-    `The longest linearizable prefix found has ${prefix.length} operations, after which the register holds ${show(value)}.`,
+    `The longest linearizable prefix found has ${prefix.length} operations, ` +
+      `after which the register holds ${show(value)}.`,
     shown.length < prefix.length ? `Its last ${shown.length} operations:` : 'Its operations:',
     ...shown.map((i) => `  ${describeOperation(ops, i)}`),
     'No linearizable history continues it with any of the operations that could come next:',

@@ -58,23 +58,9 @@ const actions: Record<string, Action> = {
     cluster.network.faults = { ...cluster.network.faults, dropProbability: 0, duplicateProbability: 0, longDelayProbability: 0, delayMaxMs: 2 }
   },
   changeMembership(cluster, rng) {
-    const leader = cluster.currentLeader()
-    const raft = leader?.raft
-    if (raft == null) return
-    const { voters, learners } = raft.status().conf
-    const outside = cluster.ids.filter((id) => !voters.includes(id) && !learners.includes(id))
-    try {
-      if (learners.length > 0 && rng.chance(0.6)) raft.proposeConfChange({ type: ConfChangeType.PromoteLearner, nodeId: rng.pick(learners) })
-      else if (outside.length > 0 && (voters.length <= cluster.ids.length / 2 || rng.chance(0.5))) {
-        raft.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: rng.pick(outside) })
-      } else if (voters.length >= 3) {
-        // Not below two voters: a removal from two can strand the survivor (as etcd documents).
-        raft.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: rng.pick(voters) })
-      }
-      leader!.pump()
-    } catch {
-      // Refused (a change in progress, a learner not caught up): the core said no, nothing changed.
-    }
+    // Bursts exercise the one-change-at-a-time guard.
+    const burst = rng.chance(0.3) ? 3 : 1
+    for (let k = 0; k < burst; k++) proposeMembershipChange(cluster, rng)
   },
   transferLeadership(cluster, rng) {
     const leader = cluster.currentLeader()
@@ -85,6 +71,26 @@ const actions: Record<string, Action> = {
     raft.transferLeadership(rng.pick(others))
     leader!.pump()
   },
+}
+
+function proposeMembershipChange(cluster: SimCluster, rng: Rng): void {
+  const leader = cluster.currentLeader()
+  const raft = leader?.raft
+  if (raft == null) return
+  const { voters, learners } = raft.status().conf
+  const outside = cluster.ids.filter((id) => !voters.includes(id) && !learners.includes(id))
+  try {
+    if (learners.length > 0 && rng.chance(0.6)) raft.proposeConfChange({ type: ConfChangeType.PromoteLearner, nodeId: rng.pick(learners) })
+    else if (outside.length > 0 && (voters.length <= cluster.ids.length / 2 || rng.chance(0.5))) {
+      raft.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: rng.pick(outside) })
+    } else if (voters.length >= 3) {
+      // Not below two voters: a removal from two can strand the survivor (as etcd documents).
+      raft.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: rng.pick(voters) })
+    }
+    leader!.pump()
+  } catch {
+    // Refused (a change in progress, a learner not caught up): the core said no, nothing changed.
+  }
 }
 
 function crashAndRestartLater(cluster: SimCluster, rng: Rng, id: NodeId): void {
@@ -111,15 +117,15 @@ function pickAction(rng: Rng): string {
   return 'heal'
 }
 
-/** Inject one fault every 30-300 ms of virtual time until `untilMs`. */
-export function startNemesis(cluster: SimCluster, rng: Rng, untilMs: number): NemesisStats {
+/** Inject a fault every 10..`meanGapMs`*2 ms of virtual time until `untilMs`. */
+export function startNemesis(cluster: SimCluster, rng: Rng, untilMs: number, meanGapMs: number): NemesisStats {
   const stats: NemesisStats = { actions: {} }
   const next = (): void => {
     if (cluster.now >= untilMs) return
     const name = pickAction(rng)
     actions[name]!(cluster, rng)
     stats.actions[name] = (stats.actions[name] ?? 0) + 1
-    cluster.queue.schedule(30 + rng.next() * 270, next)
+    cluster.queue.schedule(10 + rng.next() * 2 * meanGapMs, next)
   }
   cluster.queue.schedule(50 + rng.next() * 200, next)
   return stats

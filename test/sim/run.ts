@@ -1,7 +1,7 @@
 // One randomized simulation run, a pure function of its seed: a cluster of 3,
 // 5 or 7 nodes under a key-value workload and a nemesis, then healed; it must
 // converge, lose no acknowledged write, and its history must be linearizable.
-import { SimCluster, defaultClusterOptions } from './cluster.js'
+import { SimCluster, defaultClusterOptions, type ClusterOptions } from './cluster.js'
 import { KvStateMachine } from './kv.js'
 import { checkLinearizable, describeViolation } from './linearizability.js'
 import { healEverything, startNemesis } from './nemesis.js'
@@ -41,10 +41,10 @@ export function runSeed(options: SimRunOptions): SimResult {
   const faultMs = options.faultMs ?? params.between(1500, 3000)
   const cluster = new SimCluster({
     ...defaultClusterOptions,
+    ...randomProfile(params),
     seed: options.seed,
     nodeCount,
     initialVoters: nodeCount - spare,
-    snapshotEveryEntries: params.pick([0, 8, 20]),
     stateMachine: () => new KvStateMachine(),
   })
   const workload = new Workload(cluster, params.fork(), {
@@ -67,7 +67,7 @@ export function runSeed(options: SimRunOptions): SimResult {
   }
   try {
     workload.start()
-    result.nemesis = startNemesis(cluster, params.fork(), faultMs).actions
+    result.nemesis = startNemesis(cluster, params.fork(), faultMs, params.pick([40, 150, 300])).actions
     cluster.run(faultMs)
     healEverything(cluster)
     cluster.run(300)
@@ -83,6 +83,26 @@ export function runSeed(options: SimRunOptions): SimResult {
   result.acknowledgedWrites = workload.acknowledged.length
   result.messages = cluster.network.messagesSent
   return result
+}
+
+/**
+ * Timing and batching vary by seed: one-entry appends and narrow windows open
+ * the Figure 8 schedules; slow fsyncs widen the crash-before-persist windows.
+ */
+function randomProfile(params: Rng): Pick<ClusterOptions, 'raft' | 'fsyncMaxMs' | 'snapshotEveryEntries'> {
+  const electionTicks = params.pick([5, 10, 20])
+  return {
+    raft: {
+      electionTicks,
+      heartbeatTicks: params.between(1, Math.min(3, electionTicks - 2)),
+      appendMessageMaxBytes: params.pick([1, 256, 4096]),
+      inflightMessagesMax: params.pick([1, 4, 16]),
+      snapshotChunkBytes: params.pick([16, 64, 1024]),
+      snapshotChunksInflightMax: params.pick([1, 2, 4]),
+    },
+    fsyncMaxMs: params.pick([1, 5, 20]),
+    snapshotEveryEntries: params.pick([0, 8, 20]),
+  }
 }
 
 /** After healing: one leader, and every member applies a fresh barrier entry within 10 s. */

@@ -29,6 +29,8 @@ export interface SimNodeOptions {
   fsyncMaxMs: number
   /** Compact once this many entries were applied since the last snapshot; 0 never. */
   snapshotEveryEntries: number
+  /** Overrides snapshotEveryEntries: compact whenever this says so after applying. */
+  snapshotWanted?: (node: SimNode) => boolean
 }
 
 type Waiter<T> = (result: T) => void
@@ -180,8 +182,10 @@ export class SimNode {
   }
 
   private maybeCompact(): void {
+    if (this.raft === null || this.appliedIndex === this.snapshotIndex) return
+    const wanted = this.options.snapshotWanted
     const every = this.options.snapshotEveryEntries
-    if (every <= 0 || this.raft === null || this.appliedIndex - this.snapshotIndex < every) return
+    if (wanted !== undefined ? !wanted(this) : every <= 0 || this.appliedIndex - this.snapshotIndex < every) return
     try {
       const snapshot = this.raft.compact(this.appliedIndex, this.stateMachine.snapshot())
       this.hooks.onCompacted(this, snapshot)

@@ -1,6 +1,7 @@
 // The simulator's durable storage: what survives a crash. A Ready is written
 // here only when its simulated fsync completes; a crash before that loses it,
 // exactly as an unsynced LevelDB batch would be lost.
+import { encodeEntry, encodeHardState } from '../../consensus/codec.js'
 import { planPersist, type StoredRange } from '../../consensus/persist-plan.js'
 import type { Entry, HardState, PersistedState, Ready, Snapshot } from '../../consensus/types.js'
 
@@ -37,6 +38,13 @@ export class SimStorage {
   term(index: number): number | undefined {
     if (this.snapshot !== null && index === this.snapshot.metadata.index) return this.snapshot.metadata.term
     return this.entries.get(index)?.term
+  }
+
+  /** Bytes of Raft state on disk, not counting the snapshot (the lab's persister.RaftStateSize). */
+  raftStateBytes(): number {
+    let bytes = encodeHardState(this.hardState).byteLength
+    for (const e of this.entries.values()) bytes += encodeEntry(e).byteLength
+    return bytes
   }
 
   load(): PersistedState {

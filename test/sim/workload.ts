@@ -70,8 +70,10 @@ export class Workload {
     this.cluster.queue.schedule(this.rng.next() * 20, () => this.nextOperation(op.clientId))
   }
 
+  /** Mostly the leader we were pointed at; sometimes any peer, so stale leaders and followers get asked too. */
   private target(clientId: number): NodeId {
-    return this.targets.get(clientId) ?? this.rng.pick(this.cluster.ids)
+    const known = this.targets.get(clientId)
+    return known === undefined || this.rng.chance(0.3) ? this.rng.pick(this.cluster.ids) : known
   }
 
   private retry(op: KvOperation, startedAt: number, leaderHint: NodeId | null): void {
