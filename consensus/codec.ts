@@ -122,6 +122,17 @@ export function decodeEntry(bytes: Uint8Array): Entry {
   }
 }
 
+/** A run of entries (a stored log segment). */
+export function encodeEntries(entries: readonly Entry[]): Uint8Array {
+  return packr.pack(entries.map(entryToTuple))
+}
+
+export function decodeEntries(bytes: Uint8Array): Entry[] {
+  const t: unknown = packr.unpack(bytes)
+  if (!Array.isArray(t)) throw new CodecError('malformed entry list')
+  return t.map(entryFromTuple)
+}
+
 export function encodeHardState(h: HardState): Uint8Array {
   return packr.pack([h.term, h.vote, h.commit])
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LevelLogStore } from '../../consensus/log-store.js'
+import { LevelLogStore, segmentKey } from '../../consensus/log-store.js'
 import { bootstrapState } from '../../consensus/node.js'
 import { EntryType, type Entry, type HardState, type PendingSnapshot, type Ready } from '../../consensus/types.js'
 import { SimStorage } from '../sim/storage.js'
@@ -108,22 +108,24 @@ describe('LevelLogStore', () => {
     const dir = await freshDirectory()
     const store = await LevelLogStore.open(dir)
     await store.persist({ hardState: { term: 1, vote: null, commit: 3 }, snapshot: null, entries: makeEntries(1, 3, 1, 7) })
-    const key = new Uint8Array([0x65, 0, 0, 0, 0, 0, 0, 0, 2])
-    const value = (await store.db.get(key))!
+    const value = (await store.db.get(segmentKey(1)))!
     value[value.byteLength - 1] = value[value.byteLength - 1]! ^ 0xff
-    await store.db.put(key, value)
-    await expect(store.load()).rejects.toMatchObject({ name: 'LogCorruptionError', directory: dir, message: expect.stringMatching(/entry 2 fails its checksum/) })
+    await store.db.put(segmentKey(1), value)
+    await expect(store.load()).rejects.toMatchObject({ name: 'LogCorruptionError', directory: dir, message: expect.stringMatching(/segment at 1 fails its checksum/) })
     await store.close()
   })
 
   it('reports missing entries instead of starting with another history', async () => {
     const dir = await freshDirectory()
     const store = await LevelLogStore.open(dir)
-    await store.persist({ hardState: { term: 1, vote: null, commit: 5 }, snapshot: null, entries: makeEntries(1, 5, 1, 7) })
-    await store.db.del(new Uint8Array([0x65, 0, 0, 0, 0, 0, 0, 0, 3]))
-    await expect(store.load()).rejects.toMatchObject({ name: 'LogCorruptionError', message: expect.stringMatching(/jump from 2 to 4/) })
-    await store.db.del(new Uint8Array([0x65, 0, 0, 0, 0, 0, 0, 0, 4]))
-    await store.db.del(new Uint8Array([0x65, 0, 0, 0, 0, 0, 0, 0, 5]))
+    // Three Readys, three segments: [1, 2], [3, 4], [5].
+    await store.persist({ hardState: { term: 1, vote: null, commit: 2 }, snapshot: null, entries: makeEntries(1, 2, 1, 7) })
+    await store.persist({ hardState: { term: 1, vote: null, commit: 4 }, snapshot: null, entries: makeEntries(3, 2, 1, 7) })
+    await store.persist({ hardState: { term: 1, vote: null, commit: 5 }, snapshot: null, entries: makeEntries(5, 1, 1, 7) })
+    expect((await store.load()).entries.map((e) => e.index)).toEqual([1, 2, 3, 4, 5])
+    await store.db.del(segmentKey(3))
+    await expect(store.load()).rejects.toMatchObject({ name: 'LogCorruptionError', message: expect.stringMatching(/jump from 2 to 5/) })
+    await store.db.del(segmentKey(5))
     await expect(store.load()).rejects.toMatchObject({ name: 'LogCorruptionError', message: expect.stringMatching(/commit index 5 is beyond the last stored entry 2/) })
     await store.close()
   })

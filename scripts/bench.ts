@@ -1,0 +1,25 @@
+// npm run bench -- NAME [--profile] [--seconds N]: one JSON object per line.
+import { parseArgs } from 'node:util'
+
+const benches: Record<string, (args: BenchArgs) => Promise<void>> = {
+  raft: async (args) => (await import('./bench/raft.js')).benchRaft(args),
+  codec: async (args) => (await import('./bench/codec.js')).benchCodec(args),
+}
+
+export interface BenchArgs {
+  seconds: number
+  /** Sample the CPU during the bench's main measurement and print where the time went. */
+  profile: boolean
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { profile: { type: 'boolean', default: false }, seconds: { type: 'string', default: '5' } },
+})
+const name = positionals[0]
+const bench = name === undefined ? undefined : benches[name]
+if (bench === undefined) {
+  console.error(`usage: npm run bench -- ${Object.keys(benches).join('|')} [--profile] [--seconds N]`)
+  process.exit(2)
+}
+await bench({ seconds: Number(values.seconds), profile: values.profile })
