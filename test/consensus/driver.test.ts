@@ -121,6 +121,8 @@ describe('RaftDriver on LevelDB', () => {
     const c = await startCluster()
     const leader = await c.waitForLeader()
     const follower = [...c.peers.values()].find((p) => p !== leader)!
+    // Right after the election the follower may not have heard from the leader yet (then leaderId is null).
+    await until(() => follower.driver!.node.leaderId === leader.id)
     await expect(follower.driver!.propose(encoder.encode('x'))).rejects.toMatchObject({ name: 'NotLeaderError', leaderId: leader.id })
     const index = await leader.driver!.propose(encoder.encode('written'))
     const readIndex = await follower.driver!.readIndex()
