@@ -5,23 +5,22 @@ import { installSnapshot } from './membership.js'
 import type { Raft } from './raft.js'
 import { MessageType, type Message } from './types.js'
 
+const fromLeader: Partial<Record<MessageType, (r: Raft, m: Message) => void>> = {
+  [MessageType.App]: handleAppend,
+  [MessageType.Heartbeat]: handleHeartbeat,
+  [MessageType.Snap]: handleSnapshotChunk,
+}
+
 export function stepFollower(r: Raft, m: Message): void {
+  const handle = fromLeader[m.type]
+  if (handle !== undefined) {
+    // Hearing from the leader resets the election timer (and the lease).
+    r.electionElapsed = 0
+    r.leaderId = m.from
+    handle(r, m)
+    return
+  }
   switch (m.type) {
-    case MessageType.App:
-      r.electionElapsed = 0
-      r.leaderId = m.from
-      handleAppend(r, m)
-      return
-    case MessageType.Heartbeat:
-      r.electionElapsed = 0
-      r.leaderId = m.from
-      handleHeartbeat(r, m)
-      return
-    case MessageType.Snap:
-      r.electionElapsed = 0
-      r.leaderId = m.from
-      handleSnapshotChunk(r, m)
-      return
     case MessageType.TimeoutNow:
       // Leadership transfer: campaign at once, past PreVote and leases.
       if (r.promotable()) campaign(r, 'transfer')
