@@ -18,6 +18,9 @@ function packageVersion(): string {
 }
 
 const commands: Record<string, Command> = {
+  up: { summary: 'start this host\'s peer (bootstrap, join, or rejoin)', run: async (args) => (await import('./up.js')).up(args) },
+  members: { summary: 'list the peers of the cluster', run: async (args) => (await import('./members.js')).members(args) },
+  leave: { summary: 'remove a peer from the cluster cleanly and stop it', run: async (args) => (await import('./members.js')).leave(args) },
   version: {
     summary: 'print the version',
     run: () => {
@@ -42,7 +45,13 @@ async function main(argv: string[]): Promise<number> {
     console.error(`shoal: unknown command '${name}'; run 'shoal help' for the list`)
     return 2
   }
-  return command.run(args)
+  try {
+    return await command.run(args)
+  } catch (err) {
+    // One clear line: the error's message, not a stack trace.
+    console.error(`shoal ${name}: ${(err as Error).message}`)
+    return (err as Error).name === 'UsageError' ? 2 : 1
+  }
 }
 
 process.exitCode = await main(process.argv.slice(2))

@@ -1,0 +1,390 @@
+// Gossip-based health and failure detection (SWIM-style). Every peer
+// publishes its health on gossipsub about twice a second; a peer not heard
+// from for `suspectAfterMs` becomes suspect and is probed (a direct ping, then
+// up to `indirectProbes` other peers ping it for us); only if all of those
+// fail is it dead. A closed libp2p connection triggers the probe at once, so a
+// killed peer is dead within tens of milliseconds rather than seconds.
+import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { FailureDetector, type MemberSnapshot, type MemberState } from './failure-detector.js'
+import type { PeerHost } from './host.js'
+import { isPeerId, parsePeerId, pickRandom, pingPeer, probeIndirectly, ProbeResponder } from './probe.js'
+
+export type { MemberState } from './failure-detector.js'
+export { InvalidPeerIdError, probeProtocol } from './probe.js'
+
+export const healthTopic = 'shoal/health/1'
+
+/** How often silence timers are checked and due probes started. */
+const checkIntervalMs = 100
+/** Suspect peers probed at once; the rest wait for a later check. */
+const maxConcurrentProbeRounds = 8
+/** Reports larger than this are dropped unread. */
+const maxHealthReportBytes = 16 * 1024
+/** Peers tracked at most; reports from more are ignored. */
+const maxTrackedPeers = 1024
+
+export interface Resources {
+  cpuMillis: number
+  memoryBytes: number
+}
+
+export interface PeerLoad {
+  cpuPercent: number
+  memoryUsedBytes: number
+  loadAverage1m: number
+}
+
+export type RaftRole = 'leader' | 'voter' | 'learner' | 'none'
+
+export interface PeerHealth {
+  name: string
+  peerId: string
+  /** Multiaddr strings the peer can be dialled on. */
+  addresses: string[]
+  /** Where the peer serves the HTTP API, or null if it does not. */
+  apiAddress: string | null
+  capacity: Resources
+  allocatable: Resources
+  load: PeerLoad
+  podCount: number
+  runtime: string
+  version: string
+  raftRole: RaftRole
+  /** The sender's wall clock at start-up: a restarted peer's reports outrank its earlier life's. */
+  incarnation: number
+  /** Increases with every report of one incarnation; older or repeated ones are ignored. */
+  seq: number
+}
+
+/** What the caller supplies each round; the membership adds the ordering fields. */
+export type LocalHealth = Omit<PeerHealth, 'incarnation' | 'seq'>
+
+export type MemberView = MemberSnapshot<PeerHealth>
+
+export class GossipOptionsError extends Error {
+  override readonly name = 'GossipOptionsError'
+}
+
+/** Fired on every state change, including a peer's first appearance (`previous` null). */
+export class MemberChangeEvent extends Event {
+  readonly view: MemberView
+  readonly previous: MemberState | null
+
+  constructor(view: MemberView, previous: MemberState | null) {
+    super('member-change')
+    this.view = view
+    this.previous = previous
+  }
+}
+
+export interface GossipMembershipEvents {
+  'member-change': MemberChangeEvent
+}
+
+export interface GossipMembershipOptions {
+  host: PeerHost
+  /** Called before every publish; `peerId` is replaced by the host's own, which signs the message. */
+  localHealth: () => LocalHealth
+  publishIntervalMs?: number
+  suspectAfterMs?: number
+  probeTimeoutMs?: number
+  indirectProbes?: number
+  /** Between probe rounds of a suspect that still answers pings. */
+  reprobeIntervalMs?: number
+  /** A monotonic clock in milliseconds. */
+  now?: () => number
+}
+
+type ListenOptions = Parameters<EventTarget['addEventListener']>[2]
+type UnlistenOptions = Parameters<EventTarget['removeEventListener']>[2]
+type AnyListener = Parameters<EventTarget['addEventListener']>[1]
+
+// Typed overloads for the events above, merged into the class.
+export interface GossipMembership {
+  addEventListener<K extends keyof GossipMembershipEvents>(type: K, listener: (event: GossipMembershipEvents[K]) => void, options?: ListenOptions): void
+  addEventListener(type: string, listener: AnyListener, options?: ListenOptions): void
+  removeEventListener<K extends keyof GossipMembershipEvents>(type: K, listener: (event: GossipMembershipEvents[K]) => void, options?: UnlistenOptions): void
+  removeEventListener(type: string, listener: AnyListener, options?: UnlistenOptions): void
+}
+
+export class GossipMembership extends EventTarget {
+  private readonly host: PeerHost
+  private readonly localHealth: () => LocalHealth
+  private readonly publishIntervalMs: number
+  private readonly probeTimeoutMs: number
+  private readonly indirectProbes: number
+  private readonly selfId: string
+  private readonly detector: FailureDetector<PeerHealth>
+  private readonly responder: ProbeResponder
+  private readonly probeRounds = new Set<Promise<void>>()
+  private stopping = new AbortController()
+  private running = false
+  private paused = false
+  private publishing = false
+  private publishAgain = false
+  private incarnation = 0
+  private seq = 0
+  private publishTimer: NodeJS.Timeout | null = null
+  private checkTimer: NodeJS.Timeout | null = null
+  private publishSoonTimer: NodeJS.Timeout | null = null
+
+  constructor(options: GossipMembershipOptions) {
+    super()
+    this.host = options.host
+    this.localHealth = options.localHealth
+    this.publishIntervalMs = positive('publishIntervalMs', options.publishIntervalMs ?? 500)
+    this.probeTimeoutMs = positive('probeTimeoutMs', options.probeTimeoutMs ?? 500)
+    this.indirectProbes = options.indirectProbes ?? 2
+    if (!Number.isInteger(this.indirectProbes) || this.indirectProbes < 0) {
+      throw new GossipOptionsError(`indirectProbes must be a whole number ≥ 0, not ${this.indirectProbes}`)
+    }
+    this.selfId = this.host.peerId.toString()
+    this.responder = new ProbeResponder(this.host)
+    this.detector = new FailureDetector<PeerHealth>({
+      suspectAfterMs: positive('suspectAfterMs', options.suspectAfterMs ?? 1500),
+      reprobeIntervalMs: positive('reprobeIntervalMs', options.reprobeIntervalMs ?? 1000),
+      maxMembers: maxTrackedPeers,
+      now: options.now ?? (() => performance.now()),
+      onChange: (view, previous) => this.dispatchEvent(new MemberChangeEvent(view, previous)),
+    })
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.stopping = new AbortController()
+    // Wall clock, not `now`: it must grow across process restarts.
+    if (this.incarnation === 0) this.incarnation = Date.now()
+    const pubsub = this.host.services.pubsub
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    this.host.addEventListener('peer:disconnect', this.onDisconnect)
+    pubsub.subscribe(healthTopic)
+    await this.responder.start()
+    this.publishTimer = setInterval(() => void this.publish(), this.publishIntervalMs)
+    this.checkTimer = setInterval(() => this.checkMembers(), checkIntervalMs)
+    void this.publish()
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    for (const timer of [this.publishTimer, this.checkTimer, this.publishSoonTimer]) if (timer !== null) clearTimeout(timer)
+    this.publishTimer = this.checkTimer = this.publishSoonTimer = null
+    const pubsub = this.host.services.pubsub
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    this.host.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.stopping.abort()
+    // The host may already be stopped, which has unsubscribed and unregistered everything.
+    await ignoreErrors(async () => pubsub.unsubscribe(healthTopic))
+    await ignoreErrors(() => this.responder.stop())
+    await Promise.allSettled([...this.probeRounds])
+  }
+
+  members(): MemberView[] {
+    return this.detector.members()
+  }
+
+  member(peerId: string): MemberView | null {
+    return this.detector.member(peerId)
+  }
+
+  /** Track peers learned elsewhere (e.g. the Raft configuration): suspect and probed until they report. */
+  track(peerIds: Iterable<string>): void {
+    const fresh = [...peerIds].filter((peerId) => peerId !== this.selfId)
+    for (const peerId of fresh) parsePeerId(peerId)
+    for (const peerId of fresh) this.detector.track(peerId)
+    this.checkMembers()
+  }
+
+  /** Record a graceful departure: the peer is `left` and no longer probed. */
+  markLeft(peerId: string): void {
+    parsePeerId(peerId)
+    if (peerId !== this.selfId) this.detector.markLeft(peerId)
+  }
+
+  /** Drop a peer from the table altogether; true if it was there. */
+  forget(peerId: string): boolean {
+    return this.detector.forget(peerId)
+  }
+
+  /** For tests and maintenance: stop publishing (the peer still answers probes), as a hung agent would. */
+  pausePublishing(): void {
+    this.paused = true
+  }
+
+  resumePublishing(): void {
+    this.paused = false
+    void this.publish()
+  }
+
+  /** At most one publish in flight; a request meanwhile is remembered and sent right after. */
+  private async publish(): Promise<void> {
+    if (this.publishing) {
+      this.publishAgain = true
+      return
+    }
+    this.publishing = true
+    try {
+      do {
+        this.publishAgain = false
+        if (!this.running || this.paused) return
+        await this.publishOnce()
+      } while (this.publishAgain)
+    } finally {
+      this.publishing = false
+    }
+  }
+
+  private async publishOnce(): Promise<void> {
+    try {
+      const report: PeerHealth = { ...this.localHealth(), peerId: this.selfId, incarnation: this.incarnation, seq: ++this.seq }
+      await this.host.services.pubsub.publish(healthTopic, encodeHealth(report))
+    } catch {
+      // A throwing localHealth or a stopping host: skip this round. Others then
+      // see silence, which is the honest signal; the next interval retries.
+    }
+  }
+
+  /** Coalesce the republishes asked for within one tick into one. */
+  private publishSoon(): void {
+    if (this.publishSoonTimer !== null || !this.running) return
+    this.publishSoonTimer = setTimeout(() => {
+      this.publishSoonTimer = null
+      void this.publish()
+    }, 0)
+  }
+
+  private checkMembers(): void {
+    if (!this.running) return
+    for (const peerId of this.detector.tick()) {
+      if (this.probeRounds.size >= maxConcurrentProbeRounds) break
+      this.detector.probeStarted(peerId)
+      const round: Promise<void> = this.probeRound(peerId).finally(() => this.probeRounds.delete(round))
+      this.probeRounds.add(round)
+    }
+  }
+
+  private async probeRound(peerId: string): Promise<void> {
+    const signal = this.stopping.signal
+    try {
+      const target = parsePeerId(peerId)
+      let reachable = await pingPeer(this.host, target, this.probeTimeoutMs, signal)
+      if (!reachable && !signal.aborted) {
+        this.detector.directProbeFailed(peerId)
+        const helpers = pickRandom(this.detector.alivePeers(peerId), this.indirectProbes).map(parsePeerId)
+        // A helper may have to dial the target and then answer us; allow two ping timeouts.
+        const replyTimeoutMs = 2 * this.probeTimeoutMs
+        reachable = await probeIndirectly(this.host, { helpers, target, pingTimeoutMs: this.probeTimeoutMs, replyTimeoutMs, signal })
+      }
+      // Stopping aborts the pings; that says nothing about the peer.
+      if (signal.aborted) this.detector.probeCancelled(peerId)
+      else this.detector.probeFinished(peerId, reachable)
+    } catch {
+      // Not a verdict on the peer either (ids are checked on entry, so this should not happen).
+      this.detector.probeCancelled(peerId)
+    }
+  }
+
+  private readonly onMessage = (event: CustomEvent<Message>): void => {
+    const message = event.detail
+    if (message.topic !== healthTopic) return
+    const health = decodeHealth(message.data)
+    if (health === null || health.peerId === this.selfId) return
+    // A signed message names its origin; a report claiming another peer's identity is dropped.
+    if (message.type === 'signed' ? message.from.toString() !== health.peerId : !isPeerId(health.peerId)) return
+    this.detector.heard(health)
+  }
+
+  private readonly onSubscriptionChange = (event: CustomEvent<SubscriptionChangeData>): void => {
+    // A publish sent before a peer's subscription is known never reaches it;
+    // answer a new subscriber at once rather than one interval later.
+    if (event.detail.subscriptions.some((s) => s.topic === healthTopic && s.subscribe)) this.publishSoon()
+  }
+
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    this.detector.connectionLost(event.detail.toString())
+    this.checkMembers()
+  }
+}
+
+function positive(option: string, value: number): number {
+  if (!(value > 0) || !Number.isFinite(value)) throw new GossipOptionsError(`${option} must be a positive number of milliseconds, not ${value}`)
+  return value
+}
+
+async function ignoreErrors(action: () => Promise<void>): Promise<void> {
+  try {
+    await action()
+  } catch {
+    // deliberately ignored; see the caller
+  }
+}
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+
+export function encodeHealth(health: PeerHealth): Uint8Array {
+  return textEncoder.encode(JSON.stringify(health))
+}
+
+/** Parse and check a report from the network; null if it is not a well-formed PeerHealth. */
+export function decodeHealth(bytes: Uint8Array): PeerHealth | null {
+  if (bytes.byteLength > maxHealthReportBytes) return null
+  let value: unknown
+  try {
+    value = JSON.parse(textDecoder.decode(bytes))
+  } catch {
+    return null
+  }
+  if (!isRecord(value)) return null
+  const { name, peerId, addresses, apiAddress, podCount, runtime, version, raftRole, incarnation, seq } = value
+  const capacity = readResources(value['capacity'])
+  const allocatable = readResources(value['allocatable'])
+  const load = readLoad(value['load'])
+  if (
+    typeof name !== 'string' || typeof peerId !== 'string' || !isStringArray(addresses) ||
+    (apiAddress !== null && typeof apiAddress !== 'string') || !isCount(podCount) ||
+    typeof runtime !== 'string' || typeof version !== 'string' || !isRaftRole(raftRole) ||
+    !isCount(incarnation) || !isCount(seq) || capacity === null || allocatable === null || load === null
+  ) {
+    return null
+  }
+  // Rebuilt field by field, so unknown fields from newer peers are dropped rather than passed on.
+  return { name, peerId, addresses, apiAddress, capacity, allocatable, load, podCount, runtime, version, raftRole, incarnation, seq }
+}
+
+function readResources(value: unknown): Resources | null {
+  if (!isRecord(value)) return null
+  const { cpuMillis, memoryBytes } = value
+  return isCount(cpuMillis) && isCount(memoryBytes) ? { cpuMillis, memoryBytes } : null
+}
+
+function readLoad(value: unknown): PeerLoad | null {
+  if (!isRecord(value)) return null
+  const { cpuPercent, memoryUsedBytes, loadAverage1m } = value
+  const valid = isFiniteNumber(cpuPercent) && isCount(memoryUsedBytes) && isFiniteNumber(loadAverage1m)
+  return valid ? { cpuPercent, memoryUsedBytes, loadAverage1m } : null
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string')
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+function isCount(value: unknown): value is number {
+  return isFiniteNumber(value) && value >= 0
+}
+
+function isRaftRole(value: unknown): value is RaftRole {
+  return value === 'leader' || value === 'voter' || value === 'learner' || value === 'none'
+}

@@ -1,0 +1,73 @@
+// shoal up: start this host's peer. With an empty data dir and no --join it
+// bootstraps a cluster and prints the join token; with --join it joins; with a
+// data dir that already belongs to a cluster it rejoins from what it knows.
+import { Peer, defaultPeerOptions, type PeerOptions } from '../peer.js'
+import { UsageError, hostPort, parse, toMultiaddr } from './args.js'
+
+export const upUsage = `usage: shoal up --data-dir DIR [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
+                [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]`
+
+export async function up(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    'data-dir': { type: 'string' },
+    name: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    announce: { type: 'string', multiple: true },
+    api: { type: 'string', default: '127.0.0.1:7947' },
+    join: { type: 'string' },
+    voters: { type: 'string', default: String(defaultPeerOptions.votersMax) },
+    'leave-on-terminate': { type: 'boolean', default: false },
+    'tick-ms': { type: 'string', default: String(defaultPeerOptions.tickIntervalMs) },
+  })
+  const dataDir = values['data-dir']
+  if (dataDir === undefined) throw new UsageError(`--data-dir is required\n${upUsage}`)
+  const votersMax = Number(values.voters)
+  if (!Number.isInteger(votersMax) || votersMax < 1 || votersMax > 9) throw new UsageError('--voters wants a number from 1 to 9')
+  const api = hostPort(values.api, '--api')
+  const options: PeerOptions = {
+    ...defaultPeerOptions,
+    dataDir,
+    listen: (values.listen ?? ['/ip4/0.0.0.0/tcp/7946']).map(toMultiaddr),
+    apiHost: api.host,
+    apiPort: api.port,
+    votersMax,
+    tickIntervalMs: Number(values['tick-ms']),
+    ...(values.name === undefined ? {} : { name: values.name }),
+    ...(values.join === undefined ? {} : { join: values.join }),
+    ...(values.announce === undefined ? {} : { announce: values.announce.map(toMultiaddr) }),
+  }
+  const peer = await Peer.start(options)
+  printStarted(peer, dataDir, values.join === undefined)
+  return waitForShutdown(peer, values['leave-on-terminate'])
+}
+
+function printStarted(peer: Peer, dataDir: string, mayHaveBootstrapped: boolean): void {
+  const leader = peer.driver.node.leaderId
+  console.log(`peer ${peer.identity.name} (${peer.id}) is up in cluster ${peer.identity.clusterId}`)
+  console.log(`  listening on ${peer.addresses().join(' ')}`)
+  console.log(`  API on http://${peer.apiAddress}`)
+  if (mayHaveBootstrapped && peer.registry.activePeers().length <= 1 && (leader === null || leader === peer.id)) {
+    console.log(`\nTo add another host, run there:\n  shoal up --data-dir <dir> --join ${peer.joinToken}\n`)
+  }
+  void peer.registered.then(() => console.log('registered with the cluster'))
+}
+
+/** Run until SIGINT/SIGTERM (leaving first if asked) or until the peer has left. */
+function waitForShutdown(peer: Peer, leaveOnTerminate: boolean): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false
+    const stop = async (leave: boolean): Promise<void> => {
+      if (stopping) return
+      stopping = true
+      if (leave) await peer.leave().catch((err: Error) => console.error(`shoal: leaving failed: ${err.message}`))
+      await peer.stop()
+      resolve(0)
+    }
+    process.once('SIGINT', () => void stop(false))
+    process.once('SIGTERM', () => void stop(leaveOnTerminate))
+    peer.onLeft = () => {
+      console.log('left the cluster')
+      void stop(false)
+    }
+  })
+}

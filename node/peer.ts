@@ -1,0 +1,280 @@
+// A Shoal peer: the libp2p host, the Raft log and driver, the replicated
+// registry, gossip health, the autopilot and the HTTP API, wired together.
+// The same code bootstraps a cluster, joins one, or restarts from its data dir.
+import { mkdir } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Server } from 'node:http'
+import { RaftDriver } from '../consensus/driver.js'
+import { LevelLogStore } from '../consensus/log-store.js'
+import { RaftNode, bootstrapState } from '../consensus/node.js'
+import { GossipMembership } from '../net/gossip.js'
+import { createPeerHost, type PeerHost } from '../net/host.js'
+import { generateClusterSecret, loadOrCreatePeerKey, peerIdOf } from '../net/identity.js'
+import { RaftNetwork } from '../net/raft-transport.js'
+import { RpcEndpoint } from '../net/rpc.js'
+import { Autopilot } from './autopilot-runner.js'
+import { decodeJoinToken, encodeJoinToken, readClusterIdentity, writeClusterIdentity, writeRuntimeInfo, type ClusterIdentity, type JoinToken } from './cluster-files.js'
+import { startHttpApi } from './http-api.js'
+import { PeerApiImpl } from './peer-api.js'
+import { peerRpcHandlers, type JoinAnswer, type JoinRequest } from './peer-rpc.js'
+import { ClusterRegistry } from './registry.js'
+import { localHealth } from './local-health.js'
+
+export interface PeerOptions {
+  dataDir: string
+  name?: string
+  listen: string[]
+  announce?: string[]
+  apiHost: string
+  apiPort: number
+  /** A join token (new peers) or a seed multiaddr (peers that already belong to a cluster). */
+  join?: string
+  votersMax: number
+  tickIntervalMs: number
+  electionTicks: number
+  deadVoterGraceMs: number
+}
+
+export class PeerStartError extends Error {
+  override readonly name = 'PeerStartError'
+}
+
+export const defaultPeerOptions = { votersMax: 5, tickIntervalMs: 50, electionTicks: 10, deadVoterGraceMs: 10_000 }
+
+interface PeerParts {
+  host: PeerHost
+  driver: RaftDriver
+  registry: ClusterRegistry
+  gossip: GossipMembership
+  rpc: RpcEndpoint
+  identity: ClusterIdentity
+  network: RaftNetwork
+  store: LevelLogStore
+  autopilot: Autopilot
+  /** Filled in once the HTTP API listens, for the health reports. */
+  apiAddress: { value: string | null }
+}
+
+export class Peer {
+  readonly host: PeerHost
+  readonly driver: RaftDriver
+  readonly registry: ClusterRegistry
+  readonly gossip: GossipMembership
+  readonly rpc: RpcEndpoint
+  readonly identity: ClusterIdentity
+  private readonly network: RaftNetwork
+  private readonly store: LevelLogStore
+  private readonly autopilot: Autopilot
+  private server: Server | null = null
+  apiAddress = ''
+  /** The token a new host joins with: the cluster secret and this peer's addresses. */
+  joinToken = ''
+  /** Settles once this peer is registered with the cluster (at once when it bootstraps). */
+  registered: Promise<void> = Promise.resolve()
+  /** Called when the peer has left the cluster (after `leave`) and should shut down. */
+  onLeft: () => void = () => {}
+  private stopped = false
+
+  private readonly apiAddressRef: { value: string | null }
+
+  private constructor(parts: PeerParts) {
+    this.apiAddressRef = parts.apiAddress
+    this.host = parts.host
+    this.driver = parts.driver
+    this.registry = parts.registry
+    this.gossip = parts.gossip
+    this.rpc = parts.rpc
+    this.identity = parts.identity
+    this.network = parts.network
+    this.store = parts.store
+    this.autopilot = parts.autopilot
+  }
+
+  get id(): string {
+    return this.driver.node.id
+  }
+
+  static async start(options: PeerOptions): Promise<Peer> {
+    await mkdir(options.dataDir, { recursive: true })
+    const known = await readClusterIdentity(options.dataDir)
+    const token = options.join === undefined || !options.join.startsWith('SHOAL1-') ? null : decodeJoinToken(options.join)
+    const identity = await resolveIdentity(options, known, token)
+    const key = await loadOrCreatePeerKey(options.dataDir)
+    const id = peerIdOf(key)
+    const store = await LevelLogStore.open(join(options.dataDir, 'raft'))
+    const bootstrapping = known === null && token === null
+    if (bootstrapping) await store.bootstrap(bootstrapState([id]))
+    const state = await store.load()
+    const registry = new ClusterRegistry(store.db)
+    await registry.load()
+    const host = await createPeerHost({ privateKey: key, clusterSecret: identity.secret, listen: options.listen, ...(options.announce === undefined ? {} : { announce: options.announce }) })
+    const node = new RaftNode({ id, electionTicks: options.electionTicks, heartbeatTicks: 1, applied: registry.appliedIndex }, state)
+    const parts = wire(options, { host, store, registry, node, identity })
+    const peer = new Peer(parts)
+    await peer.run(options, bootstrapping, token)
+    return peer
+  }
+
+  private async run(options: PeerOptions, bootstrapping: boolean, token: JoinToken | null): Promise<void> {
+    this.registry.onCommand((c) => {
+      if (c.op === 'register') void this.learnAddresses(c.peer.peerId, c.peer.addresses)
+    })
+    for (const p of this.registry.activePeers()) await this.learnAddresses(p.peerId, p.addresses)
+    await this.network.start()
+    await this.rpc.start()
+    this.driver.start()
+    await this.gossip.start()
+    this.gossip.track(this.registry.activePeers().map((p) => p.peerId).filter((p) => p !== this.id))
+    const api = await startHttpApi(new PeerApiImpl(this), options.apiHost, options.apiPort)
+    this.server = api.server
+    this.apiAddress = api.address
+    this.apiAddressRef.value = `http://${api.address}`
+    this.joinToken = this.makeJoinToken()
+    await writeRuntimeInfo(options.dataDir, { peerId: this.id, apiAddress: this.apiAddress, listen: this.addresses(), pid: process.pid })
+    if (bootstrapping) this.driver.campaign()
+    this.autopilot.start()
+    // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses.
+    this.registered = this.register(token?.seeds ?? (options.join !== undefined && token === null ? [options.join] : []))
+  }
+
+  addresses(): string[] {
+    return this.host.getMultiaddrs().map((a) => a.toString())
+  }
+
+  private makeJoinToken(): string {
+    return encodeJoinToken({ clusterId: this.identity.clusterId, secret: this.identity.secret, seeds: this.addresses() })
+  }
+
+  private async learnAddresses(peerId: string, addresses: readonly string[]): Promise<void> {
+    if (peerId === this.id || addresses.length === 0) return
+    try {
+      await this.host.peerStore.merge(peerIdFromString(peerId), { multiaddrs: addresses.map((a) => multiaddr(a)) })
+    } catch {
+      // A malformed address in a record should not stop the peer; the others still work.
+    }
+  }
+
+  private joinRequest(): JoinRequest {
+    return { peerId: this.id, name: this.identity.name, addresses: this.addresses(), apiAddress: this.apiAddressRef.value }
+  }
+
+  /** Register with the cluster through the seeds (or known peers), retrying until a leader answers. */
+  private async register(seeds: string[]): Promise<void> {
+    const request = this.joinRequest()
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const answer = await this.tryRegister(seeds, request)
+        for (const p of answer.peers) await this.learnAddresses(p.peerId, p.addresses)
+        return
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(attempt, 5))))
+      }
+    }
+  }
+
+  private async tryRegister(seeds: string[], request: JoinRequest): Promise<JoinAnswer> {
+    const node = this.driver.node
+    if (node.role === 'leader') {
+      const handlers = peerRpcHandlers(this.rpcContext())
+      return (await handlers.join!(request, this.id, new AbortController().signal)) as JoinAnswer
+    }
+    for (const seed of seeds) {
+      const ma = multiaddr(seed)
+      await this.host.dial(ma, { signal: AbortSignal.timeout(3000) })
+    }
+    const targets = [node.leaderId, ...seeds.map((s) => s.split('/p2p/')[1]), ...this.registry.activePeers().map((p) => p.peerId)]
+    const target = targets.find((t): t is string => t !== undefined && t !== null && t !== this.id)
+    if (target === undefined) throw new Error('no peer to register with yet')
+    return this.rpc.call<JoinAnswer>(target, 'join', request)
+  }
+
+  rpcContext(): Parameters<typeof peerRpcHandlers>[0] {
+    return { clusterId: this.identity.clusterId, driver: this.driver, registry: this.registry, rpc: () => this.rpc, now: () => Date.now() }
+  }
+
+  /** Leave the cluster cleanly: hand over leadership, ask to be removed, wait until we are. */
+  async leave(): Promise<void> {
+    const node = this.driver.node
+    const ctx = this.rpcContext()
+    const handlers = peerRpcHandlers(ctx)
+    await handlers.leave!({ peerId: this.id }, this.id, new AbortController().signal)
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline && (node.isVoter(this.id) || node.status().conf.learners.includes(this.id))) {
+      if (node.role === 'leader') {
+        const other = node.status().conf.voters.find((v) => v !== this.id)
+        if (other !== undefined) this.driver.transferLeadership(other)
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    setImmediate(() => this.onLeft())
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.autopilot.stop()
+    await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())))
+    await this.gossip.stop().catch(() => {})
+    await this.driver.stop()
+    await this.rpc.stop().catch(() => {})
+    await this.network.stop().catch(() => {})
+    await this.host.stop()
+    await this.store.close()
+  }
+}
+
+async function resolveIdentity(options: PeerOptions, known: ClusterIdentity | null, token: JoinToken | null): Promise<ClusterIdentity> {
+  if (known !== null) {
+    if (token !== null && token.clusterId !== known.clusterId) {
+      throw new PeerStartError(`${options.dataDir} belongs to cluster ${known.clusterId}, but the join token is for ${token.clusterId}; use another --data-dir`)
+    }
+    if (options.name !== undefined && options.name !== known.name) {
+      throw new PeerStartError(`${options.dataDir} belongs to peer ${known.name}; it cannot be renamed to ${options.name}`)
+    }
+    return known
+  }
+  if (options.join !== undefined && token === null) {
+    throw new PeerStartError('a new peer needs the join token (it carries the cluster secret), not just an address; run `shoal up` on an existing peer to see it')
+  }
+  const name = options.name ?? hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-')
+  const identity: ClusterIdentity = token === null
+    ? { clusterId: randomUUID(), secret: generateClusterSecret(), name }
+    : { clusterId: token.clusterId, secret: token.secret, name }
+  await writeClusterIdentity(options.dataDir, identity)
+  return identity
+}
+
+function wire(
+  options: PeerOptions,
+  parts: { host: PeerHost; store: LevelLogStore; registry: ClusterRegistry; node: RaftNode; identity: ClusterIdentity },
+): PeerParts {
+  const { host, store, registry, node, identity } = parts
+  let driver: RaftDriver | null = null
+  const network = new RaftNetwork({
+    host,
+    deliver: (m) => driver?.receive(m),
+    onUnreachable: (peerId) => driver?.node.reportUnreachable(peerId),
+  })
+  driver = new RaftDriver({
+    node,
+    store,
+    transport: network,
+    application: { apply: (entries) => registry.apply(entries), restore: (snapshot) => registry.restore(snapshot) },
+    tickIntervalMs: options.tickIntervalMs,
+    pendingProposalsMax: 50_000,
+    pendingReadsMax: 10_000,
+    appliedIndex: registry.appliedIndex,
+  })
+  const d = driver
+  let rpc: RpcEndpoint | null = null
+  const ctx = { clusterId: identity.clusterId, driver: d, registry, rpc: () => rpc!, now: () => Date.now() }
+  rpc = new RpcEndpoint({ host, handlers: peerRpcHandlers(ctx) })
+  const apiAddress = { value: null as string | null }
+  const gossip = new GossipMembership({ host, localHealth: () => localHealth(identity.name, host, d, () => apiAddress.value) })
+  const autopilot = new Autopilot({ driver: d, registry, gossip, votersMax: options.votersMax, deadVoterGraceMs: options.deadVoterGraceMs })
+  return { host, driver: d, registry, gossip, rpc, identity, network, store, autopilot, apiAddress }
+}

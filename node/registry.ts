@@ -1,0 +1,158 @@
+// The replicated cluster registry: which peers joined (name, addresses, API
+// address) and which left, plus small cluster-wide settings. It is a Raft state
+// machine: every peer applies the same commands in the same order, keeps the
+// result in memory and in LevelDB next to the Raft log, and can snapshot it.
+import { Packr } from 'msgpackr'
+import type { StoreBatchOperation } from '../consensus/log-store.js'
+import type { Entry, Snapshot } from '../consensus/types.js'
+import { EntryType } from '../consensus/types.js'
+
+const packr = new Packr({ useRecords: false, moreTypes: false })
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export interface PeerRecord {
+  peerId: string
+  name: string
+  addresses: string[]
+  apiAddress: string | null
+  joinedAtMs: number
+  leftAtMs: number | null
+}
+
+export type RegistryCommand =
+  | { op: 'register'; peer: Omit<PeerRecord, 'leftAtMs'> }
+  | { op: 'left'; peerId: string; atMs: number }
+  | { op: 'set'; key: string; value: string }
+  | { op: 'delete'; key: string }
+
+export function encodeCommand(command: RegistryCommand): Uint8Array {
+  return packr.pack(command)
+}
+
+function decodeCommand(data: Uint8Array): RegistryCommand | null {
+  if (data.byteLength === 0) return null
+  return packr.unpack(data) as RegistryCommand
+}
+
+const prefix = 'r/'
+const appliedKey = encoder.encode('r/applied')
+
+function peerKey(peerId: string): Uint8Array {
+  return encoder.encode(`${prefix}peer/${peerId}`)
+}
+
+function settingKey(key: string): Uint8Array {
+  return encoder.encode(`${prefix}set/${key}`)
+}
+
+/** The store the registry lives in (the LevelDB handle of the Raft log store). */
+export interface RegistryDb {
+  iterator(options: { gte: Uint8Array; lt: Uint8Array }): AsyncIterable<[Uint8Array, Uint8Array]>
+  get(key: Uint8Array): Promise<Uint8Array | undefined>
+  batch(ops: StoreBatchOperation[]): Promise<void>
+}
+
+export class ClusterRegistry {
+  readonly peers = new Map<string, PeerRecord>()
+  readonly settings = new Map<string, string>()
+  appliedIndex = 0
+  private readonly listeners = new Set<(command: RegistryCommand) => void>()
+
+  constructor(private readonly db: RegistryDb) {}
+
+  /** Read what was applied before a restart. */
+  async load(): Promise<void> {
+    const applied = await this.db.get(appliedKey)
+    this.appliedIndex = applied === undefined ? 0 : Number(decoder.decode(applied))
+    for await (const [key, value] of this.db.iterator({ gte: encoder.encode(prefix), lt: encoder.encode('r0') })) {
+      const k = decoder.decode(key)
+      if (k.startsWith(`${prefix}peer/`)) {
+        const record = packr.unpack(value) as PeerRecord
+        this.peers.set(record.peerId, record)
+      } else if (k.startsWith(`${prefix}set/`)) {
+        this.settings.set(k.slice(`${prefix}set/`.length), decoder.decode(value))
+      }
+    }
+  }
+
+  onCommand(listener: (command: RegistryCommand) => void): void {
+    this.listeners.add(listener)
+  }
+
+  /** Apply committed entries; the LevelDB write carries the applied index, so a replay after a crash is exact. */
+  async apply(entries: readonly Entry[]): Promise<void> {
+    const ops: StoreBatchOperation[] = []
+    const applied: RegistryCommand[] = []
+    for (const e of entries) {
+      if (e.type !== EntryType.Normal) continue
+      const command = decodeCommand(e.data)
+      if (command !== null && this.applyOne(command, ops)) applied.push(command)
+    }
+    const last = entries[entries.length - 1]
+    if (last === undefined) return
+    this.appliedIndex = last.index
+    ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(last.index)) })
+    await this.db.batch(ops)
+    for (const c of applied) for (const l of this.listeners) l(c)
+  }
+
+  private applyOne(command: RegistryCommand, ops: StoreBatchOperation[]): boolean {
+    switch (command.op) {
+      case 'register': {
+        const record: PeerRecord = { ...command.peer, leftAtMs: null }
+        this.peers.set(record.peerId, record)
+        ops.push({ type: 'put', key: peerKey(record.peerId), value: packr.pack(record) })
+        return true
+      }
+      case 'left': {
+        const record = this.peers.get(command.peerId)
+        if (record === undefined) return false
+        record.leftAtMs = command.atMs
+        ops.push({ type: 'put', key: peerKey(record.peerId), value: packr.pack(record) })
+        return true
+      }
+      case 'set':
+        this.settings.set(command.key, command.value)
+        ops.push({ type: 'put', key: settingKey(command.key), value: encoder.encode(command.value) })
+        return true
+      case 'delete':
+        this.settings.delete(command.key)
+        ops.push({ type: 'del', key: settingKey(command.key) })
+        return true
+    }
+  }
+
+  /** The registry's state as a Raft snapshot payload. */
+  snapshotData(): Uint8Array {
+    return packr.pack({ peers: [...this.peers.values()], settings: [...this.settings] })
+  }
+
+  async restore(snapshot: Snapshot): Promise<void> {
+    const state = snapshot.data.byteLength === 0 ? { peers: [], settings: [] } : (packr.unpack(snapshot.data) as { peers: PeerRecord[]; settings: [string, string][] })
+    const ops: StoreBatchOperation[] = []
+    for (const id of this.peers.keys()) ops.push({ type: 'del', key: peerKey(id) })
+    for (const key of this.settings.keys()) ops.push({ type: 'del', key: settingKey(key) })
+    this.peers.clear()
+    this.settings.clear()
+    for (const p of state.peers) this.applyOne({ op: 'register', peer: p }, ops)
+    for (const p of state.peers) if (p.leftAtMs !== null) this.applyOne({ op: 'left', peerId: p.peerId, atMs: p.leftAtMs }, ops)
+    for (const [key, value] of state.settings) this.applyOne({ op: 'set', key, value }, ops)
+    this.appliedIndex = snapshot.metadata.index
+    ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(this.appliedIndex)) })
+    await this.db.batch(ops)
+  }
+
+  /** Live (not departed) peers. */
+  activePeers(): PeerRecord[] {
+    return [...this.peers.values()].filter((p) => p.leftAtMs === null)
+  }
+
+  peerByName(name: string): PeerRecord | undefined {
+    return this.activePeers().find((p) => p.name === name)
+  }
+}
+
+export function encodeSettingValue(value: string): Uint8Array {
+  return encoder.encode(value)
+}

@@ -1,0 +1,121 @@
+// Peers as real processes on this machine (or inside network namespaces),
+// started with the real CLI, killed with real signals.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ClusterView } from '../../node/http-api.js'
+
+const cli = new URL('../../node/cli/main.ts', import.meta.url).pathname
+
+export interface PeerProcess {
+  name: string
+  dataDir: string
+  listen: string
+  api: string
+  child: ChildProcess | null
+  output: string
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** How a peer process is launched: directly, or through a wrapper such as `ip netns exec NS`. */
+export type Launcher = (command: string, args: string[]) => ChildProcess
+
+const directLauncher: Launcher = (command, args) => spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+
+export class ProcessCluster {
+  readonly peers = new Map<string, PeerProcess>()
+  private constructor(readonly root: string) {}
+
+  static async create(): Promise<ProcessCluster> {
+    return new ProcessCluster(await mkdtemp(join(tmpdir(), 'shoal-cluster-')))
+  }
+
+  async add(name: string, options: { ip?: string; launcher?: Launcher } = {}): Promise<PeerProcess> {
+    const ip = options.ip ?? '127.0.0.1'
+    const peer: PeerProcess = {
+      name,
+      dataDir: join(this.root, name),
+      listen: `${ip}:${options.ip === undefined ? await freePort() : 7946}`,
+      api: `${ip}:${options.ip === undefined ? await freePort() : 7947}`,
+      child: null,
+      output: '',
+    }
+    this.peers.set(name, peer)
+    return peer
+  }
+
+  start(peer: PeerProcess, extraArgs: string[] = [], launcher: Launcher = directLauncher): void {
+    const args = ['--import', 'tsx', cli, 'up', '--data-dir', peer.dataDir, '--name', peer.name, '--listen', peer.listen, '--api', peer.api, ...extraArgs]
+    const child = launcher(process.execPath, args)
+    peer.output = ''
+    child.stdout?.on('data', (d: Buffer) => (peer.output += d.toString()))
+    child.stderr?.on('data', (d: Buffer) => (peer.output += d.toString()))
+    peer.child = child
+  }
+
+  /** The join token the bootstrapping peer printed. */
+  async tokenOf(peer: PeerProcess): Promise<string> {
+    return until(() => /SHOAL1-[A-Za-z0-9_-]+/.exec(peer.output)?.[0], 30_000, `${peer.name} to print its join token`)
+  }
+
+  async view(peer: PeerProcess): Promise<ClusterView> {
+    const response = await fetch(`http://${peer.api}/shoal/v1/cluster`, { signal: AbortSignal.timeout(2000) })
+    return (await response.json()) as ClusterView
+  }
+
+  async setSetting(peer: PeerProcess, key: string, value: string, timeoutMs = 3000): Promise<Response> {
+    return fetch(`http://${peer.api}/shoal/v1/settings/${key}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(timeoutMs) })
+  }
+
+  async getSetting(peer: PeerProcess, key: string, linearizable = false): Promise<string | undefined> {
+    const response = await fetch(`http://${peer.api}/shoal/v1/settings/${key}${linearizable ? '?linearizable=true' : ''}`, { signal: AbortSignal.timeout(3000) })
+    if (response.status === 404) return undefined
+    return ((await response.json()) as { value: string }).value
+  }
+
+  kill(peer: PeerProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = peer.child
+    peer.child = null
+    if (child === null || child.exitCode !== null) return Promise.resolve()
+    return new Promise((resolve) => {
+      child.once('exit', () => resolve())
+      child.kill(signal)
+    })
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([...this.peers.values()].map((p) => this.kill(p)))
+    await rm(this.root, { recursive: true, force: true })
+  }
+}
+
+export function leaderName(view: ClusterView): string | undefined {
+  return view.peers.find((p) => p.peerId === view.leaderId)?.name
+}
