@@ -48,6 +48,7 @@ const bodyMaxBytes = 64 * 1024
 const statusByErrorName: Record<string, [number, string]> = {
   NotLeaderError: [503, 'ServiceUnavailable'],
   RpcTimeoutError: [504, 'Timeout'],
+  CommitTimeoutError: [504, 'Timeout'],
   TooManyPendingError: [429, 'TooManyRequests'],
   UncommittedLogFullError: [429, 'TooManyRequests'],
   LeadershipTransferInProgressError: [503, 'ServiceUnavailable'],

@@ -4,6 +4,25 @@ import type { ClusterPeerView, ClusterView, PeerApi } from './http-api.js'
 import type { Peer } from './peer.js'
 import { proposeCommand } from './peer-rpc.js'
 
+/** How long a write or a linearizable read may wait for a quorum before the API answers 504. */
+const commitWaitMs = 5000
+
+export class CommitTimeoutError extends Error {
+  override readonly name = 'CommitTimeoutError'
+
+  constructor(what: string) {
+    super(`${what} did not complete within ${commitWaitMs / 1000} s (is a quorum of voters reachable?); a write may still commit later`)
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CommitTimeoutError(what)), commitWaitMs)
+  })
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
+}
+
 export class PeerApiImpl implements PeerApi {
   constructor(private readonly peer: Peer) {}
 
@@ -37,15 +56,15 @@ export class PeerApiImpl implements PeerApi {
   }
 
   setSetting(key: string, value: string): Promise<number> {
-    return proposeCommand(this.peer.rpcContext(), { op: 'set', key, value })
+    return withDeadline(proposeCommand(this.peer.rpcContext(), { op: 'set', key, value }), `setting ${key}`)
   }
 
   deleteSetting(key: string): Promise<number> {
-    return proposeCommand(this.peer.rpcContext(), { op: 'delete', key })
+    return withDeadline(proposeCommand(this.peer.rpcContext(), { op: 'delete', key }), `deleting ${key}`)
   }
 
   async getSetting(key: string, linearizable: boolean): Promise<string | undefined> {
-    if (linearizable) await this.peer.driver.readIndex()
+    if (linearizable) await withDeadline(this.peer.driver.readIndex(), `a linearizable read of ${key}`)
     return this.peer.registry.settings.get(key)
   }
 

@@ -196,13 +196,19 @@ export class Peer {
     return { clusterId: this.identity.clusterId, driver: this.driver, registry: this.registry, rpc: () => this.rpc, now: () => Date.now() }
   }
 
-  /** Leave the cluster cleanly: hand over leadership, ask to be removed, wait until we are. */
+  /** Leave the cluster cleanly: ask to be removed, hand over leadership, wait until we are out. */
   async leave(): Promise<void> {
     const node = this.driver.node
-    const ctx = this.rpcContext()
-    const handlers = peerRpcHandlers(ctx)
-    await handlers.leave!({ peerId: this.id }, this.id, new AbortController().signal)
     const deadline = Date.now() + 15_000
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.askToLeave()
+        break
+      } catch (err) {
+        if (Date.now() > deadline) throw err
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)))
+      }
+    }
     while (Date.now() < deadline && (node.isVoter(this.id) || node.status().conf.learners.includes(this.id))) {
       if (node.role === 'leader') {
         const other = node.status().conf.voters.find((v) => v !== this.id)
@@ -211,6 +217,18 @@ export class Peer {
       await new Promise((r) => setTimeout(r, 50))
     }
     setImmediate(() => this.onLeft())
+  }
+
+  /** Record the departure through the leader; a peer that knows no leader yet asks another peer to forward it. */
+  private async askToLeave(): Promise<void> {
+    const handlers = peerRpcHandlers(this.rpcContext())
+    try {
+      await handlers.leave!({ peerId: this.id }, this.id, new AbortController().signal)
+    } catch (err) {
+      const other = this.registry.activePeers().find((p) => p.peerId !== this.id)
+      if ((err as Error).name !== 'NotLeaderError' || other === undefined) throw err
+      await this.rpc.call(other.peerId, 'leave', { peerId: this.id })
+    }
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,8 @@ import { Peer, defaultPeerOptions, type PeerOptions } from '../peer.js'
 import { UsageError, hostPort, parse, toMultiaddr } from './args.js'
 
 export const upUsage = `usage: shoal up --data-dir DIR [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
-                [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]`
+                [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]
+                [--dead-voter-grace-ms MS]`
 
 export async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -18,6 +19,7 @@ export async function up(args: string[]): Promise<number> {
     voters: { type: 'string', default: String(defaultPeerOptions.votersMax) },
     'leave-on-terminate': { type: 'boolean', default: false },
     'tick-ms': { type: 'string', default: String(defaultPeerOptions.tickIntervalMs) },
+    'dead-voter-grace-ms': { type: 'string', default: String(defaultPeerOptions.deadVoterGraceMs) },
   })
   const dataDir = values['data-dir']
   if (dataDir === undefined) throw new UsageError(`--data-dir is required\n${upUsage}`)
@@ -32,6 +34,7 @@ export async function up(args: string[]): Promise<number> {
     apiPort: api.port,
     votersMax,
     tickIntervalMs: Number(values['tick-ms']),
+    deadVoterGraceMs: Number(values['dead-voter-grace-ms']),
     ...(values.name === undefined ? {} : { name: values.name }),
     ...(values.join === undefined ? {} : { join: values.join }),
     ...(values.announce === undefined ? {} : { announce: values.announce.map(toMultiaddr) }),

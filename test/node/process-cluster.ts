@@ -57,13 +57,15 @@ export class ProcessCluster {
     return new ProcessCluster(await mkdtemp(join(tmpdir(), 'shoal-cluster-')))
   }
 
-  async add(name: string, options: { ip?: string; launcher?: Launcher } = {}): Promise<PeerProcess> {
-    const ip = options.ip ?? '127.0.0.1'
+  /** A peer on loopback with free ports, or (given `ip`) one in its own network namespace on fixed ports. */
+  async add(name: string, options: { ip?: string } = {}): Promise<PeerProcess> {
+    const inNamespace = options.ip !== undefined
     const peer: PeerProcess = {
       name,
       dataDir: join(this.root, name),
-      listen: `${ip}:${options.ip === undefined ? await freePort() : 7946}`,
-      api: `${ip}:${options.ip === undefined ? await freePort() : 7947}`,
+      listen: inNamespace ? `${options.ip}:7946` : `127.0.0.1:${await freePort()}`,
+      // In a namespace the API listens everywhere, so a probe inside it can use 127.0.0.1.
+      api: inNamespace ? '0.0.0.0:7947' : `127.0.0.1:${await freePort()}`,
       child: null,
       output: '',
     }
