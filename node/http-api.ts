@@ -31,6 +31,22 @@ export interface PeerApi {
   deleteSetting(key: string): Promise<number>
   getSetting(key: string, linearizable: boolean): Promise<string | undefined>
   leave(): Promise<void>
+  /** Only with --bench-endpoints: propose on the leader as fast as asked and report what it took. */
+  benchPropose?(request: BenchProposeRequest): Promise<BenchProposeResult>
+}
+
+export interface BenchProposeRequest {
+  count: number
+  concurrency: number
+  bytes: number
+}
+
+export interface BenchProposeResult {
+  committed: number
+  seconds: number
+  committedPerSec: number
+  p50Ms: number
+  p99Ms: number
 }
 
 /** An error with the HTTP status and Kubernetes reason it maps to. */
@@ -85,6 +101,14 @@ async function route(api: PeerApi, req: IncomingMessage, res: ServerResponse): P
   if (path === '/shoal/v1/leave' && req.method === 'POST') {
     await api.leave()
     return send(res, 200, { left: true })
+  }
+  if (path === '/shoal/v1/bench/propose' && req.method === 'POST' && api.benchPropose !== undefined) {
+    const body = JSON.parse(await readBody(req)) as Partial<BenchProposeRequest>
+    const request = { count: Number(body.count ?? 1000), concurrency: Number(body.concurrency ?? 1), bytes: Number(body.bytes ?? 128) }
+    if (!(request.count >= 1 && request.count <= 1_000_000 && request.concurrency >= 1 && request.concurrency <= 4096 && request.bytes >= 1 && request.bytes <= 65536)) {
+      throw new HttpError(422, 'Invalid', 'count 1..1000000, concurrency 1..4096, bytes 1..65536')
+    }
+    return send(res, 200, await api.benchPropose(request))
   }
   const kv = /^\/shoal\/v1\/settings\/([A-Za-z0-9._-]{1,128})$/.exec(path)
   if (kv !== null) {

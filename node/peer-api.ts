@@ -1,6 +1,8 @@
 // The HTTP API's view of a peer: the cluster as this peer sees it, and the
 // settings key-value (writes through the leader, reads local or linearizable).
-import type { ClusterPeerView, ClusterView, PeerApi } from './http-api.js'
+import { NotLeaderError } from '../consensus/errors.js'
+import { encodeCommand } from './registry.js'
+import type { BenchProposeRequest, BenchProposeResult, ClusterPeerView, ClusterView, PeerApi } from './http-api.js'
 import type { Peer } from './peer.js'
 import { proposeCommand } from './peer-rpc.js'
 
@@ -24,7 +26,14 @@ function withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
 }
 
 export class PeerApiImpl implements PeerApi {
-  constructor(private readonly peer: Peer) {}
+  benchPropose?: (request: BenchProposeRequest) => Promise<BenchProposeResult>
+
+  constructor(
+    private readonly peer: Peer,
+    benchEndpoints = false,
+  ) {
+    if (benchEndpoints) this.benchPropose = (request) => benchPropose(this.peer, request)
+  }
 
   clusterView(): ClusterView {
     const node = this.peer.driver.node
@@ -71,4 +80,27 @@ export class PeerApiImpl implements PeerApi {
   leave(): Promise<void> {
     return this.peer.leave()
   }
+}
+
+/** Proposals straight into the leader's driver: Raft over libp2p without HTTP in the way. */
+async function benchPropose(peer: Peer, request: BenchProposeRequest): Promise<BenchProposeResult> {
+  const driver = peer.driver
+  if (driver.node.role !== 'leader') throw new NotLeaderError(driver.node.leaderId)
+  const data = encodeCommand({ op: 'set', key: '__bench__', value: 'x'.repeat(request.bytes) })
+  const latenciesMs: number[] = []
+  let started = 0
+  const began = performance.now()
+  const worker = async (): Promise<void> => {
+    while (started < request.count) {
+      started++
+      const t = performance.now()
+      await driver.propose(data)
+      latenciesMs.push(performance.now() - t)
+    }
+  }
+  await Promise.all(Array.from({ length: request.concurrency }, worker))
+  const seconds = (performance.now() - began) / 1000
+  latenciesMs.sort((a, b) => a - b)
+  const at = (p: number): number => latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(p * latenciesMs.length))]!
+  return { committed: latenciesMs.length, seconds, committedPerSec: latenciesMs.length / seconds, p50Ms: at(0.5), p99Ms: at(0.99) }
 }

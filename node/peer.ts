@@ -17,6 +17,7 @@ import { generateClusterSecret, loadOrCreatePeerKey, peerIdOf } from '../net/ide
 import { RaftNetwork } from '../net/raft-transport.js'
 import { RpcEndpoint } from '../net/rpc.js'
 import { Autopilot } from './autopilot-runner.js'
+import { ConnectionKeeper } from './connection-keeper.js'
 import { decodeJoinToken, encodeJoinToken, readClusterIdentity, writeClusterIdentity, writeRuntimeInfo, type ClusterIdentity, type JoinToken } from './cluster-files.js'
 import { startHttpApi } from './http-api.js'
 import { PeerApiImpl } from './peer-api.js'
@@ -37,6 +38,8 @@ export interface PeerOptions {
   tickIntervalMs: number
   electionTicks: number
   deadVoterGraceMs: number
+  /** Serve /shoal/v1/bench/* (benchmarks only). */
+  benchEndpoints?: boolean
 }
 
 export class PeerStartError extends Error {
@@ -55,6 +58,7 @@ interface PeerParts {
   network: RaftNetwork
   store: LevelLogStore
   autopilot: Autopilot
+  connections: ConnectionKeeper
   /** Filled in once the HTTP API listens, for the health reports. */
   apiAddress: { value: string | null }
 }
@@ -69,6 +73,7 @@ export class Peer {
   private readonly network: RaftNetwork
   private readonly store: LevelLogStore
   private readonly autopilot: Autopilot
+  private readonly connections: ConnectionKeeper
   private server: Server | null = null
   apiAddress = ''
   /** The token a new host joins with: the cluster secret and this peer's addresses. */
@@ -92,6 +97,7 @@ export class Peer {
     this.network = parts.network
     this.store = parts.store
     this.autopilot = parts.autopilot
+    this.connections = parts.connections
   }
 
   get id(): string {
@@ -112,7 +118,8 @@ export class Peer {
     const registry = new ClusterRegistry(store.db)
     await registry.load()
     const host = await createPeerHost({ privateKey: key, clusterSecret: identity.secret, listen: options.listen, ...(options.announce === undefined ? {} : { announce: options.announce }) })
-    const node = new RaftNode({ id, electionTicks: options.electionTicks, heartbeatTicks: 1, applied: registry.appliedIndex }, state)
+    // Heartbeats every other tick (100 ms at the default 50 ms tick): elections still come within 0.5-1 s.
+    const node = new RaftNode({ id, electionTicks: options.electionTicks, heartbeatTicks: 2, applied: registry.appliedIndex }, state)
     const parts = wire(options, { host, store, registry, node, identity })
     const peer = new Peer(parts)
     await peer.run(options, bootstrapping, token)
@@ -129,7 +136,7 @@ export class Peer {
     this.driver.start()
     await this.gossip.start()
     this.gossip.track(this.registry.activePeers().map((p) => p.peerId).filter((p) => p !== this.id))
-    const api = await startHttpApi(new PeerApiImpl(this), options.apiHost, options.apiPort)
+    const api = await startHttpApi(new PeerApiImpl(this, options.benchEndpoints === true), options.apiHost, options.apiPort)
     this.server = api.server
     this.apiAddress = api.address
     this.apiAddressRef.value = `http://${api.address}`
@@ -137,6 +144,7 @@ export class Peer {
     await writeRuntimeInfo(options.dataDir, { peerId: this.id, apiAddress: this.apiAddress, listen: this.addresses(), pid: process.pid })
     if (bootstrapping) this.driver.campaign()
     this.autopilot.start()
+    this.connections.start()
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses.
     this.registered = this.register(token?.seeds ?? (options.join !== undefined && token === null ? [options.join] : []))
   }
@@ -235,6 +243,7 @@ export class Peer {
     if (this.stopped) return
     this.stopped = true
     this.autopilot.stop()
+    this.connections.stop()
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())))
     await this.gossip.stop().catch(() => {})
     await this.driver.stop()
@@ -294,5 +303,6 @@ function wire(
   const apiAddress = { value: null as string | null }
   const gossip = new GossipMembership({ host, localHealth: () => localHealth(identity.name, host, d, () => apiAddress.value) })
   const autopilot = new Autopilot({ driver: d, registry, gossip, votersMax: options.votersMax, deadVoterGraceMs: options.deadVoterGraceMs })
-  return { host, driver: d, registry, gossip, rpc, identity, network, store, autopilot, apiAddress }
+  const connections = new ConnectionKeeper({ host, registry, voters: () => d.node.status().conf.voters })
+  return { host, driver: d, registry, gossip, rpc, identity, network, store, autopilot, connections, apiAddress }
 }

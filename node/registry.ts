@@ -93,7 +93,7 @@ export class ClusterRegistry {
     if (last === undefined) return
     this.appliedIndex = last.index
     ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(last.index)) })
-    await this.db.batch(ops)
+    await this.db.batch(lastWritePerKey(ops))
     for (const c of applied) for (const l of this.listeners) l(c)
   }
 
@@ -153,6 +153,13 @@ export class ClusterRegistry {
   }
 }
 
-export function encodeSettingValue(value: string): Uint8Array {
-  return encoder.encode(value)
+/** Within one batch only the last write of a key matters: LevelDB charges per operation. */
+function lastWritePerKey(ops: StoreBatchOperation[]): StoreBatchOperation[] {
+  const byKey = new Map<string, StoreBatchOperation>()
+  for (const op of ops) {
+    const key = decoder.decode(op.key)
+    byKey.delete(key)
+    byKey.set(key, op)
+  }
+  return [...byKey.values()]
 }

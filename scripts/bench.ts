@@ -4,17 +4,20 @@ import { parseArgs } from 'node:util'
 const benches: Record<string, (args: BenchArgs) => Promise<void>> = {
   raft: async (args) => (await import('./bench/raft.js')).benchRaft(args),
   codec: async (args) => (await import('./bench/codec.js')).benchCodec(args),
+  cluster: async (args) => (await import('./bench/cluster.js')).benchCluster(args),
 }
 
 export interface BenchArgs {
   seconds: number
   /** Sample the CPU during the bench's main measurement and print where the time went. */
   profile: boolean
+  /** Run only this part of a bench. */
+  only?: string
 }
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { profile: { type: 'boolean', default: false }, seconds: { type: 'string', default: '5' } },
+  options: { profile: { type: 'boolean', default: false }, seconds: { type: 'string', default: '5' }, only: { type: 'string' } },
 })
 const name = positionals[0]
 const bench = name === undefined ? undefined : benches[name]
@@ -22,4 +25,4 @@ if (bench === undefined) {
   console.error(`usage: npm run bench -- ${Object.keys(benches).join('|')} [--profile] [--seconds N]`)
   process.exit(2)
 }
-await bench({ seconds: Number(values.seconds), profile: values.profile })
+await bench({ seconds: Number(values.seconds), profile: values.profile, ...(values.only === undefined ? {} : { only: values.only }) })

@@ -20,6 +20,7 @@ export async function up(args: string[]): Promise<number> {
     'leave-on-terminate': { type: 'boolean', default: false },
     'tick-ms': { type: 'string', default: String(defaultPeerOptions.tickIntervalMs) },
     'dead-voter-grace-ms': { type: 'string', default: String(defaultPeerOptions.deadVoterGraceMs) },
+    'bench-endpoints': { type: 'boolean', default: false },
   })
   const dataDir = values['data-dir']
   if (dataDir === undefined) throw new UsageError(`--data-dir is required\n${upUsage}`)
@@ -35,6 +36,7 @@ export async function up(args: string[]): Promise<number> {
     votersMax,
     tickIntervalMs: Number(values['tick-ms']),
     deadVoterGraceMs: Number(values['dead-voter-grace-ms']),
+    benchEndpoints: values['bench-endpoints'],
     ...(values.name === undefined ? {} : { name: values.name }),
     ...(values.join === undefined ? {} : { join: values.join }),
     ...(values.announce === undefined ? {} : { announce: values.announce.map(toMultiaddr) }),

@@ -54,7 +54,12 @@ export class ProcessCluster {
   private constructor(readonly root: string) {}
 
   static async create(): Promise<ProcessCluster> {
-    return new ProcessCluster(await mkdtemp(join(tmpdir(), 'shoal-cluster-')))
+    const cluster = new ProcessCluster(await mkdtemp(join(tmpdir(), 'shoal-cluster-')))
+    // Whatever happens to this process, its peers must not outlive it.
+    process.once('exit', () => {
+      for (const p of cluster.peers.values()) p.child?.kill('SIGKILL')
+    })
+    return cluster
   }
 
   /** A peer on loopback with free ports, or (given `ip`) one in its own network namespace on fixed ports. */
