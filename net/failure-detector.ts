@@ -45,10 +45,17 @@ interface MemberRecord<R> {
   stateAtMs: number
   /** When the next probe round should start; null while none is wanted. */
   probeDueAtMs: number | null
+  /** The connection closed since the last round started: the next round is urgent. */
+  connectionLost: boolean
   /** True while a probe round is in flight: at most one per peer. */
   probing: boolean
-  /** A report arrived since the current round started: newer evidence than the round's outcome. */
+  /** A direct report arrived since the current round started: newer evidence than the round's outcome. */
   heardDuringProbe: boolean
+  /** An indirect report not yet believed (see `heard`), and when it arrived. */
+  pending: R | null
+  pendingAtMs: number
+  /** The pending report predates the round in flight, so that round's answer can confirm it. */
+  pendingBeforeProbe: boolean
   /** The incarnation that left; only a later one (a restart) brings the peer back. Null if it never reported. */
   leftIncarnation: number | null
 }
@@ -61,8 +68,15 @@ export class FailureDetector<R extends VersionedReport> {
     this.options = options
   }
 
-  /** Apply a report; returns false if it was stale, a duplicate, or over the member cap. */
-  heard(report: R): boolean {
+  /**
+   * Apply a report; returns false if it was stale, a duplicate, or over the
+   * member cap. `direct` says it came from the sender over a connection still
+   * open. Any other report (forwarded by another peer, or processed after the
+   * connection closed) may have been sent before its sender died, so it cannot
+   * by itself overturn a suspicion, a verdict or a probe in flight: it is held
+   * until a probe confirms the sender is reachable.
+   */
+  heard(report: R, direct = true): boolean {
     const t = this.options.now()
     let record = this.records.get(report.peerId)
     if (record === undefined) {
@@ -73,6 +87,12 @@ export class FailureDetector<R extends VersionedReport> {
       return true
     }
     if (!isNewer(record, report)) return false
+    if (!direct && (record.state !== 'alive' || record.probing || record.probeDueAtMs !== null)) {
+      record.pending = report
+      record.pendingAtMs = t
+      if (!record.probing) record.probeDueAtMs = t
+      return true
+    }
     this.apply(record, report, t)
     if (record.state !== 'alive') this.transition(record, 'alive', t)
     return true
@@ -96,7 +116,8 @@ export class FailureDetector<R extends VersionedReport> {
       this.options.onChange(this.snapshot(created, t), null)
       return
     }
-    record.leftIncarnation = record.health?.incarnation ?? null
+    record.leftIncarnation = (record.pending ?? record.health)?.incarnation ?? null
+    record.pending = null
     record.probeDueAtMs = null
     if (record.state !== 'left') this.transition(record, 'left', t)
   }
@@ -111,6 +132,7 @@ export class FailureDetector<R extends VersionedReport> {
     const record = this.records.get(peerId)
     if (record === undefined || (record.state !== 'alive' && record.state !== 'suspect')) return
     record.probeDueAtMs = this.options.now()
+    record.connectionLost = true
   }
 
   /** Advance the silence timers; returns the peers whose probe round should start now. */
@@ -122,20 +144,24 @@ export class FailureDetector<R extends VersionedReport> {
         this.transition(record, 'suspect', t)
         record.probeDueAtMs = t
       }
-      const probeable = record.state === 'alive' || record.state === 'suspect'
-      if (probeable && !record.probing && record.probeDueAtMs !== null && record.probeDueAtMs <= t) {
+      if (isProbeable(record) && !record.probing && record.probeDueAtMs !== null && record.probeDueAtMs <= t) {
         due.push(record.peerId)
       }
     }
     return due
   }
 
-  probeStarted(peerId: string): void {
+  /** Mark the round in flight; true if it is urgent (the connection closed), so worth asking helpers at once. */
+  probeStarted(peerId: string): boolean {
     const record = this.records.get(peerId)
-    if (record === undefined) return
+    if (record === undefined) return false
+    const urgent = record.connectionLost
+    record.connectionLost = false
     record.probing = true
     record.heardDuringProbe = false
+    record.pendingBeforeProbe = record.pending !== null
     record.probeDueAtMs = null
+    return urgent
   }
 
   /** The direct ping failed: an alive peer becomes suspect while the indirect probes run. */
@@ -150,16 +176,26 @@ export class FailureDetector<R extends VersionedReport> {
     const record = this.records.get(peerId)
     if (record === undefined) return
     record.probing = false
-    // A report that arrived meanwhile is newer evidence than the probe; left and dead are not probed.
-    if (record.heardDuringProbe || (record.state !== 'alive' && record.state !== 'suspect')) return
+    if (record.heardDuringProbe) return // the peer spoke to us directly meanwhile: it is alive
     const t = this.options.now()
     if (!reachable) {
+      record.pending = null // sent before it died, or by a peer we cannot reach: not proof of life
       record.probeDueAtMs = null
-      this.transition(record, 'dead', t)
+      if (record.state === 'alive' || record.state === 'suspect') this.transition(record, 'dead', t)
       return
     }
-    // Answering pings is not reporting: a suspect stays suspect, and is probed again later.
-    record.probeDueAtMs = record.state === 'suspect' ? t + this.options.reprobeIntervalMs : null
+    if (record.pending !== null && record.pendingBeforeProbe) {
+      this.apply(record, record.pending, record.pendingAtMs)
+      if (record.state !== 'alive') this.transition(record, 'alive', t)
+      return
+    }
+    if (record.pending !== null) {
+      record.probeDueAtMs = t // it came during this round; the next one confirms it
+    } else if (record.state === 'suspect') {
+      // Answering pings is not reporting: a suspect stays suspect, and is probed again later.
+      record.probeDueAtMs ??= t + this.options.reprobeIntervalMs
+    }
+    // An alive peer keeps any probe asked for during the round (its connection closed again).
   }
 
   /** The round was abandoned (we are stopping): it says nothing about the peer, so probe again when next asked. */
@@ -167,7 +203,7 @@ export class FailureDetector<R extends VersionedReport> {
     const record = this.records.get(peerId)
     if (record === undefined) return
     record.probing = false
-    if (record.state === 'alive' || record.state === 'suspect') record.probeDueAtMs = this.options.now()
+    if (isProbeable(record)) record.probeDueAtMs = this.options.now()
   }
 
   /** Peers currently alive, other than `exceptPeerId`: candidates to probe on our behalf. */
@@ -197,8 +233,12 @@ export class FailureDetector<R extends VersionedReport> {
       heardAtMs: null,
       stateAtMs: t,
       probeDueAtMs: null,
+      connectionLost: false,
       probing: false,
       heardDuringProbe: false,
+      pending: null,
+      pendingAtMs: 0,
+      pendingBeforeProbe: false,
       leftIncarnation: null,
     }
     this.records.set(peerId, record)
@@ -209,7 +249,9 @@ export class FailureDetector<R extends VersionedReport> {
     record.health = report
     record.heardAtMs = t
     record.probeDueAtMs = null
+    record.connectionLost = false
     record.heardDuringProbe = record.probing
+    record.pending = null
   }
 
   private transition(record: MemberRecord<R>, state: MemberState, t: number): void {
@@ -230,9 +272,15 @@ export class FailureDetector<R extends VersionedReport> {
   }
 }
 
+/** Alive and suspect peers are probed; dead and left ones only to confirm an indirect report. */
+function isProbeable<R>(record: MemberRecord<R>): boolean {
+  return record.state === 'alive' || record.state === 'suspect' || record.pending !== null
+}
+
 function isNewer<R extends VersionedReport>(record: MemberRecord<R>, report: R): boolean {
-  if (record.state === 'left') return record.leftIncarnation === null || report.incarnation > record.leftIncarnation
-  const last = record.health
+  // Only a later incarnation (a restart) comes back from leaving.
+  if (record.state === 'left' && record.leftIncarnation !== null && report.incarnation <= record.leftIncarnation) return false
+  const last = record.pending ?? record.health
   if (last === null) return true
   if (report.incarnation === last.incarnation) return report.seq > last.seq
   // A restart picks a larger incarnation. Take a smaller one only from a peer

@@ -4,11 +4,11 @@
 // up to `indirectProbes` other peers ping it for us); only if all of those
 // fail is it dead. A closed libp2p connection triggers the probe at once, so a
 // killed peer is dead within tens of milliseconds rather than seconds.
-import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { GossipsubMessage, SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { FailureDetector, type MemberSnapshot, type MemberState } from './failure-detector.js'
 import type { PeerHost } from './host.js'
-import { isPeerId, parsePeerId, pickRandom, pingPeer, probeIndirectly, ProbeResponder } from './probe.js'
+import { decodeJsonObject, isPeerId, isRecord, parsePeerId, pickRandom, Prober } from './probe.js'
 
 export type { MemberState } from './failure-detector.js'
 export { InvalidPeerIdError, probeProtocol } from './probe.js'
@@ -21,6 +21,10 @@ const checkIntervalMs = 100
 const maxConcurrentProbeRounds = 8
 /** Reports larger than this are dropped unread. */
 const maxHealthReportBytes = 16 * 1024
+/** Retry delay when a publish missed a known subscriber (its stream was not open yet). */
+const catchUpRetryMs = 50
+/** Catch-up republishes allowed after each new subscriber, so a peer that never opens its stream costs little. */
+const maxCatchUpRepublishes = 10
 /** Peers tracked at most; reports from more are ignored. */
 const maxTrackedPeers = 1024
 
@@ -68,13 +72,11 @@ export class GossipOptionsError extends Error {
 
 /** Fired on every state change, including a peer's first appearance (`previous` null). */
 export class MemberChangeEvent extends Event {
-  readonly view: MemberView
-  readonly previous: MemberState | null
-
-  constructor(view: MemberView, previous: MemberState | null) {
+  constructor(
+    readonly view: MemberView,
+    readonly previous: MemberState | null,
+  ) {
     super('member-change')
-    this.view = view
-    this.previous = previous
   }
 }
 
@@ -116,17 +118,17 @@ export class GossipMembership extends EventTarget {
   private readonly indirectProbes: number
   private readonly selfId: string
   private readonly detector: FailureDetector<PeerHealth>
-  private readonly responder: ProbeResponder
+  private readonly prober: Prober
   private readonly probeRounds = new Set<Promise<void>>()
   private stopping = new AbortController()
   private running = false
   private paused = false
   private publishing = false
   private publishAgain = false
+  private catchUpRepublishesLeft = 0
   private incarnation = 0
   private seq = 0
-  private publishTimer: NodeJS.Timeout | null = null
-  private checkTimer: NodeJS.Timeout | null = null
+  private intervals: NodeJS.Timeout[] = []
   private publishSoonTimer: NodeJS.Timeout | null = null
 
   constructor(options: GossipMembershipOptions) {
@@ -136,11 +138,9 @@ export class GossipMembership extends EventTarget {
     this.publishIntervalMs = positive('publishIntervalMs', options.publishIntervalMs ?? 500)
     this.probeTimeoutMs = positive('probeTimeoutMs', options.probeTimeoutMs ?? 500)
     this.indirectProbes = options.indirectProbes ?? 2
-    if (!Number.isInteger(this.indirectProbes) || this.indirectProbes < 0) {
-      throw new GossipOptionsError(`indirectProbes must be a whole number ≥ 0, not ${this.indirectProbes}`)
-    }
+    if (!(Number.isInteger(this.indirectProbes) && this.indirectProbes >= 0)) throw new GossipOptionsError(`indirectProbes must be a whole number ≥ 0, not ${this.indirectProbes}`)
     this.selfId = this.host.peerId.toString()
-    this.responder = new ProbeResponder(this.host)
+    this.prober = new Prober(this.host)
     this.detector = new FailureDetector<PeerHealth>({
       suspectAfterMs: positive('suspectAfterMs', options.suspectAfterMs ?? 1500),
       reprobeIntervalMs: positive('reprobeIntervalMs', options.reprobeIntervalMs ?? 1000),
@@ -157,29 +157,30 @@ export class GossipMembership extends EventTarget {
     // Wall clock, not `now`: it must grow across process restarts.
     if (this.incarnation === 0) this.incarnation = Date.now()
     const pubsub = this.host.services.pubsub
-    pubsub.addEventListener('message', this.onMessage)
+    pubsub.addEventListener('gossipsub:message', this.onMessage)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.host.addEventListener('peer:disconnect', this.onDisconnect)
     pubsub.subscribe(healthTopic)
-    await this.responder.start()
-    this.publishTimer = setInterval(() => void this.publish(), this.publishIntervalMs)
-    this.checkTimer = setInterval(() => this.checkMembers(), checkIntervalMs)
+    await this.prober.start()
+    this.intervals = [setInterval(() => void this.publish(), this.publishIntervalMs), setInterval(() => this.checkMembers(), checkIntervalMs)]
     void this.publish()
   }
 
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
-    for (const timer of [this.publishTimer, this.checkTimer, this.publishSoonTimer]) if (timer !== null) clearTimeout(timer)
-    this.publishTimer = this.checkTimer = this.publishSoonTimer = null
+    for (const timer of [...this.intervals, this.publishSoonTimer]) if (timer !== null) clearTimeout(timer)
+    this.publishSoonTimer = null
     const pubsub = this.host.services.pubsub
-    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.removeEventListener('gossipsub:message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     this.host.removeEventListener('peer:disconnect', this.onDisconnect)
     this.stopping.abort()
     // The host may already be stopped, which has unsubscribed and unregistered everything.
-    await ignoreErrors(async () => pubsub.unsubscribe(healthTopic))
-    await ignoreErrors(() => this.responder.stop())
+    try {
+      pubsub.unsubscribe(healthTopic)
+    } catch {}
+    await this.prober.stop().catch(() => {})
     await Promise.allSettled([...this.probeRounds])
   }
 
@@ -239,69 +240,96 @@ export class GossipMembership extends EventTarget {
   }
 
   private async publishOnce(): Promise<void> {
+    const pubsub = this.host.services.pubsub
     try {
       const report: PeerHealth = { ...this.localHealth(), peerId: this.selfId, incarnation: this.incarnation, seq: ++this.seq }
-      await this.host.services.pubsub.publish(healthTopic, encodeHealth(report))
+      const { recipients } = await pubsub.publish(healthTopic, encodeHealth(report))
+      // gossipsub learns a subscription before its own stream to that peer is
+      // open, and sends nothing to it until then; try again shortly.
+      if (recipients.length < pubsub.getSubscribers(healthTopic).length && this.catchUpRepublishesLeft > 0) {
+        this.catchUpRepublishesLeft -= 1
+        this.publishSoon(catchUpRetryMs)
+      }
     } catch {
       // A throwing localHealth or a stopping host: skip this round. Others then
       // see silence, which is the honest signal; the next interval retries.
     }
   }
 
-  /** Coalesce the republishes asked for within one tick into one. */
-  private publishSoon(): void {
+  /** Coalesce the republishes asked for meanwhile into one. */
+  private publishSoon(delayMs: number): void {
     if (this.publishSoonTimer !== null || !this.running) return
     this.publishSoonTimer = setTimeout(() => {
       this.publishSoonTimer = null
       void this.publish()
-    }, 0)
+    }, delayMs)
   }
 
   private checkMembers(): void {
     if (!this.running) return
     for (const peerId of this.detector.tick()) {
       if (this.probeRounds.size >= maxConcurrentProbeRounds) break
-      this.detector.probeStarted(peerId)
-      const round: Promise<void> = this.probeRound(peerId).finally(() => this.probeRounds.delete(round))
+      const urgent = this.detector.probeStarted(peerId)
+      const round: Promise<void> = this.probeRound(peerId, urgent).finally(() => this.probeRounds.delete(round))
       this.probeRounds.add(round)
     }
   }
 
-  private async probeRound(peerId: string): Promise<void> {
-    const signal = this.stopping.signal
+  /**
+   * Direct ping first, helpers only if it fails (SWIM). When the connection
+   * has just closed, that is strong evidence already: ask the helpers at the
+   * same time, so a killed peer's verdict does not wait out our ping timeout.
+   */
+  private async probeRound(peerId: string, urgent: boolean): Promise<void> {
+    const stopping = this.stopping.signal
+    const roundDone = new AbortController()
     try {
       const target = parsePeerId(peerId)
-      let reachable = await pingPeer(this.host, target, this.probeTimeoutMs, signal)
-      if (!reachable && !signal.aborted) {
+      const askHelpers = () => this.prober.probeIndirectly({
+        helpers: pickRandom(this.detector.alivePeers(peerId), this.indirectProbes).map(parsePeerId),
+        target,
+        pingTimeoutMs: this.probeTimeoutMs,
+        // A helper may have to dial the target, then answer us.
+        replyTimeoutMs: 2 * this.probeTimeoutMs,
+        signal: AbortSignal.any([stopping, roundDone.signal]),
+      })
+      const early = urgent ? askHelpers() : null
+      let reachable = await this.prober.ping(target, this.probeTimeoutMs, stopping)
+      if (!reachable && !stopping.aborted) {
         this.detector.directProbeFailed(peerId)
-        const helpers = pickRandom(this.detector.alivePeers(peerId), this.indirectProbes).map(parsePeerId)
-        // A helper may have to dial the target and then answer us; allow two ping timeouts.
-        const replyTimeoutMs = 2 * this.probeTimeoutMs
-        reachable = await probeIndirectly(this.host, { helpers, target, pingTimeoutMs: this.probeTimeoutMs, replyTimeoutMs, signal })
+        reachable = await (early ?? askHelpers())
       }
       // Stopping aborts the pings; that says nothing about the peer.
-      if (signal.aborted) this.detector.probeCancelled(peerId)
+      if (stopping.aborted) this.detector.probeCancelled(peerId)
       else this.detector.probeFinished(peerId, reachable)
     } catch {
       // Not a verdict on the peer either (ids are checked on entry, so this should not happen).
       this.detector.probeCancelled(peerId)
+    } finally {
+      roundDone.abort()
     }
   }
 
-  private readonly onMessage = (event: CustomEvent<Message>): void => {
-    const message = event.detail
+  private readonly onMessage = (event: CustomEvent<GossipsubMessage>): void => {
+    const { msg: message, propagationSource } = event.detail
     if (message.topic !== healthTopic) return
     const health = decodeHealth(message.data)
     if (health === null || health.peerId === this.selfId) return
     // A signed message names its origin; a report claiming another peer's identity is dropped.
     if (message.type === 'signed' ? message.from.toString() !== health.peerId : !isPeerId(health.peerId)) return
-    this.detector.heard(health)
+    // Proof of life only if it came from the sender over a connection still open: a
+    // copy forwarded by another peer, or one processed after the connection closed,
+    // may have been sent before the sender died.
+    const direct = propagationSource.toString() === health.peerId && this.host.getConnections(propagationSource).length > 0
+    this.detector.heard(health, direct)
   }
 
   private readonly onSubscriptionChange = (event: CustomEvent<SubscriptionChangeData>): void => {
     // A publish sent before a peer's subscription is known never reaches it;
     // answer a new subscriber at once rather than one interval later.
-    if (event.detail.subscriptions.some((s) => s.topic === healthTopic && s.subscribe)) this.publishSoon()
+    if (!event.detail.subscriptions.some((s) => s.topic === healthTopic && s.subscribe)) return
+    this.catchUpRepublishesLeft = maxCatchUpRepublishes
+    this.publishSoon(0)
   }
 
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
@@ -315,16 +343,7 @@ function positive(option: string, value: number): number {
   return value
 }
 
-async function ignoreErrors(action: () => Promise<void>): Promise<void> {
-  try {
-    await action()
-  } catch {
-    // deliberately ignored; see the caller
-  }
-}
-
 const textEncoder = new TextEncoder()
-const textDecoder = new TextDecoder()
 
 export function encodeHealth(health: PeerHealth): Uint8Array {
   return textEncoder.encode(JSON.stringify(health))
@@ -332,14 +351,8 @@ export function encodeHealth(health: PeerHealth): Uint8Array {
 
 /** Parse and check a report from the network; null if it is not a well-formed PeerHealth. */
 export function decodeHealth(bytes: Uint8Array): PeerHealth | null {
-  if (bytes.byteLength > maxHealthReportBytes) return null
-  let value: unknown
-  try {
-    value = JSON.parse(textDecoder.decode(bytes))
-  } catch {
-    return null
-  }
-  if (!isRecord(value)) return null
+  const value = bytes.byteLength > maxHealthReportBytes ? null : decodeJsonObject(bytes)
+  if (value === null) return null
   const { name, peerId, addresses, apiAddress, podCount, runtime, version, raftRole, incarnation, seq } = value
   const capacity = readResources(value['capacity'])
   const allocatable = readResources(value['allocatable'])
@@ -367,10 +380,6 @@ function readLoad(value: unknown): PeerLoad | null {
   const { cpuPercent, memoryUsedBytes, loadAverage1m } = value
   const valid = isFiniteNumber(cpuPercent) && isCount(memoryUsedBytes) && isFiniteNumber(loadAverage1m)
   return valid ? { cpuPercent, memoryUsedBytes, loadAverage1m } : null
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function isStringArray(value: unknown): value is string[] {

@@ -49,6 +49,8 @@ export async function createPeerHost(options: PeerHostOptions): Promise<PeerHost
     connectionProtector: preSharedKey({ psk: pnetKey(options.clusterSecret) }),
     // A silent peer (a cut cable, not a closed socket) is noticed within about two seconds.
     connectionMonitor: { pingInterval: 1000, pingTimeout: { minTimeout: 1000, maxTimeout: 2000 } },
-    services: { identify: identify(), ping: ping(), pubsub: gossipsub(smallClusterGossip) },
+    // The connection monitor and gossip's failure probes both ping: with the default single
+    // outbound ping stream per connection they collide and a busy peer looks dead.
+    services: { identify: identify(), ping: ping({ maxOutboundStreams: 4 }), pubsub: gossipsub(smallClusterGossip) },
   })
 }

@@ -5,6 +5,7 @@
 // Wire format: one request and one reply per stream, each a varint
 // length-prefixed JSON object. Request {"target": peerId, "timeoutMs": n};
 // reply {"reply": "ack" | "nack" | "busy"}.
+import { setTimeout as delay } from 'node:timers/promises'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
@@ -24,6 +25,10 @@ const maxRelayedPingTimeoutMs = 5000
 const requestReadTimeoutMs = 2000
 /** How long we try to hand a reply back before giving up on the requester. */
 const replyWriteTimeoutMs = 2000
+/** Wait between ping attempts while libp2p's one ping stream per connection is taken. */
+const pingRetryDelayMs = 20
+/** Ping attempts per probe at most (the probe's timeout usually ends them first). */
+const maxPingAttempts = 25
 
 export type ProbeReply = 'ack' | 'nack' | 'busy'
 
@@ -60,17 +65,6 @@ export function pickRandom<T>(items: readonly T[], count: number): T[] {
   return pool.slice(0, count)
 }
 
-/** Ping `target` directly; true if it answered within `timeoutMs`. */
-export async function pingPeer(host: PeerHost, target: PeerId, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await host.services.ping.ping(target, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) })
-    return true
-  } catch {
-    // Refused, timed out, no known address, or we are stopping: all mean "no answer".
-    return false
-  }
-}
-
 export interface IndirectProbeRequest {
   helpers: PeerId[]
   target: PeerId
@@ -79,27 +73,6 @@ export interface IndirectProbeRequest {
   /** How long we wait for a helper's reply, covering its dial, ping and answer. */
   replyTimeoutMs: number
   signal: AbortSignal
-}
-
-/** Ask every helper at once; true as soon as one reports the target answered. */
-export async function probeIndirectly(host: PeerHost, request: IndirectProbeRequest): Promise<boolean> {
-  if (request.helpers.length === 0) return false
-  const done = new AbortController()
-  const signal = AbortSignal.any([request.signal, done.signal, AbortSignal.timeout(request.replyTimeoutMs)])
-  return new Promise<boolean>((resolve) => {
-    let pending = request.helpers.length
-    for (const helper of request.helpers) {
-      void askHelper(host, helper, request.target, request.pingTimeoutMs, signal).then((reply) => {
-        pending -= 1
-        if (reply === 'ack') {
-          done.abort()
-          resolve(true)
-        } else if (pending === 0) {
-          resolve(false)
-        }
-      })
-    }
-  })
 }
 
 async function askHelper(host: PeerHost, helper: PeerId, target: PeerId, pingTimeoutMs: number, signal: AbortSignal): Promise<ProbeReply | 'unreachable'> {
@@ -117,9 +90,16 @@ async function askHelper(host: PeerHost, helper: PeerId, target: PeerId, pingTim
   }
 }
 
-/** Answers other peers' indirect probe requests by pinging the target for them. */
-export class ProbeResponder {
+/**
+ * Pings peers for us and for others: the direct probe, the indirect one
+ * (asking helpers over /shoal/probe/1), and the responder that serves those
+ * requests. libp2p allows one outbound ping stream per connection and its
+ * connection monitor uses it too, so pings of one target are shared (one in
+ * flight, whoever asked) and retried briefly while the stream is taken.
+ */
+export class Prober {
   private readonly host: PeerHost
+  private readonly pingsInFlight = new Map<string, Promise<boolean>>()
   private stopping = new AbortController()
   private relayedPings = 0
 
@@ -137,6 +117,53 @@ export class ProbeResponder {
   async stop(): Promise<void> {
     this.stopping.abort()
     await this.host.unhandle(probeProtocol)
+  }
+
+  /** Ping `target` directly; true if it answered within `timeoutMs`. Joins a ping of it already in flight. */
+  ping(target: PeerId, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    const key = target.toString()
+    const inFlight = this.pingsInFlight.get(key)
+    if (inFlight !== undefined) return inFlight
+    const attempt = this.pingWithRetry(target, AbortSignal.any([signal, this.stopping.signal, AbortSignal.timeout(timeoutMs)]))
+    const shared = attempt.finally(() => this.pingsInFlight.delete(key))
+    this.pingsInFlight.set(key, shared)
+    return shared
+  }
+
+  /** Ask every helper at once; true as soon as one reports the target answered. */
+  probeIndirectly(request: IndirectProbeRequest): Promise<boolean> {
+    if (request.helpers.length === 0) return Promise.resolve(false)
+    const done = new AbortController()
+    const signal = AbortSignal.any([request.signal, done.signal, AbortSignal.timeout(request.replyTimeoutMs)])
+    return new Promise<boolean>((resolve) => {
+      let pending = request.helpers.length
+      for (const helper of request.helpers) {
+        void askHelper(this.host, helper, request.target, request.pingTimeoutMs, signal).then((reply) => {
+          pending -= 1
+          if (reply === 'ack') {
+            done.abort()
+            resolve(true)
+          } else if (pending === 0) {
+            resolve(false)
+          }
+        })
+      }
+    })
+  }
+
+  private async pingWithRetry(target: PeerId, signal: AbortSignal): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.host.services.ping.ping(target, { signal })
+        return true
+      } catch (err) {
+        // Refused, timed out, no known address, or stopping: all mean "no answer".
+        // Only a ping stream held by the connection monitor is worth waiting out.
+        const busy = err instanceof Error && err.name === 'TooManyOutboundProtocolStreamsError'
+        if (!busy || attempt >= maxPingAttempts || signal.aborted) return false
+        await delay(pingRetryDelayMs, undefined, { signal }).catch(() => {})
+      }
+    }
   }
 
   private async serve(stream: Stream): Promise<void> {
@@ -164,7 +191,7 @@ export class ProbeResponder {
     }
     this.relayedPings += 1
     try {
-      const ok = await pingPeer(this.host, targetId, Math.min(timeoutMs, maxRelayedPingTimeoutMs), this.stopping.signal)
+      const ok = await this.ping(targetId, Math.min(timeoutMs, maxRelayedPingTimeoutMs), this.stopping.signal)
       return ok ? 'ack' : 'nack'
     } finally {
       this.relayedPings -= 1
@@ -179,17 +206,22 @@ function encodeJson(value: object): Uint8Array {
   return textEncoder.encode(JSON.stringify(value))
 }
 
-function decodeJson(bytes: Uint8Array): Record<string, unknown> | null {
+/** Parse a JSON object from the network; null if it is not one. */
+export function decodeJsonObject(bytes: Uint8Array): Record<string, unknown> | null {
   try {
     const value: unknown = JSON.parse(textDecoder.decode(bytes))
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null
+    return isRecord(value) ? value : null
   } catch {
     return null
   }
 }
 
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
 function decodeRequest(bytes: Uint8Array): { target: string; timeoutMs: number } | null {
-  const value = decodeJson(bytes)
+  const value = decodeJsonObject(bytes)
   if (value === null) return null
   const { target, timeoutMs } = value
   if (typeof target !== 'string' || typeof timeoutMs !== 'number' || !(timeoutMs > 0)) return null
@@ -197,6 +229,6 @@ function decodeRequest(bytes: Uint8Array): { target: string; timeoutMs: number }
 }
 
 function decodeReply(bytes: Uint8Array): ProbeReply | null {
-  const reply = decodeJson(bytes)?.['reply']
+  const reply = decodeJsonObject(bytes)?.['reply']
   return reply === 'ack' || reply === 'nack' || reply === 'busy' ? reply : null
 }
