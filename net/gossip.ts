@@ -123,6 +123,8 @@ export class GossipMembership extends EventTarget {
   private stopping = new AbortController()
   private running = false
   private paused = false
+  /** Counters for the cluster view and diagnosis. */
+  readonly stats = { published: 0, publishFailures: 0, received: 0, receivedDirect: 0 }
   private publishing = false
   private publishAgain = false
   private catchUpRepublishesLeft = 0
@@ -244,6 +246,7 @@ export class GossipMembership extends EventTarget {
     try {
       const report: PeerHealth = { ...this.localHealth(), peerId: this.selfId, incarnation: this.incarnation, seq: ++this.seq }
       const { recipients } = await pubsub.publish(healthTopic, encodeHealth(report))
+      this.stats.published++
       // gossipsub learns a subscription before its own stream to that peer is
       // open, and sends nothing to it until then; try again shortly.
       if (recipients.length < pubsub.getSubscribers(healthTopic).length && this.catchUpRepublishesLeft > 0) {
@@ -251,6 +254,7 @@ export class GossipMembership extends EventTarget {
         this.publishSoon(catchUpRetryMs)
       }
     } catch {
+      this.stats.publishFailures++
       // A throwing localHealth or a stopping host: skip this round. Others then
       // see silence, which is the honest signal; the next interval retries.
     }
@@ -321,6 +325,8 @@ export class GossipMembership extends EventTarget {
     // copy forwarded by another peer, or one processed after the connection closed,
     // may have been sent before the sender died.
     const direct = propagationSource.toString() === health.peerId && this.host.getConnections(propagationSource).length > 0
+    this.stats.received++
+    if (direct) this.stats.receivedDirect++
     this.detector.heard(health, direct)
   }
 

@@ -22,6 +22,10 @@ export interface ClusterView {
   term: number
   commitIndex: number
   appliedIndex: number
+  /** Open libp2p connections and peers subscribed to the health topic, as this peer sees them. */
+  connections: number
+  gossipPeers: number
+  gossip: { published: number; publishFailures: number; received: number; receivedDirect: number }
   peers: ClusterPeerView[]
 }
 

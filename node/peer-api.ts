@@ -1,6 +1,7 @@
 // The HTTP API's view of a peer: the cluster as this peer sees it, and the
 // settings key-value (writes through the leader, reads local or linearizable).
 import { NotLeaderError } from '../consensus/errors.js'
+import { healthTopic } from '../net/gossip.js'
 import { encodeCommand } from './registry.js'
 import type { BenchProposeRequest, BenchProposeResult, ClusterPeerView, ClusterView, PeerApi } from './http-api.js'
 import type { Peer } from './peer.js'
@@ -60,6 +61,9 @@ export class PeerApiImpl implements PeerApi {
       term: status.term,
       commitIndex: status.commitIndex,
       appliedIndex: this.peer.driver.appliedIndex,
+      connections: this.peer.host.getConnections().length,
+      gossipPeers: this.peer.host.services.pubsub.getSubscribers(healthTopic).length,
+      gossip: { ...this.peer.gossip.stats },
       peers: peers.sort((a, b) => a.name.localeCompare(b.name)),
     }
   }
