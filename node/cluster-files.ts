@@ -61,26 +61,26 @@ export function decodeJoinToken(text: string): JoinToken {
 const identityFile = 'cluster.json'
 const runtimeFile = 'peer.json'
 
-export async function readClusterIdentity(dataDir: string): Promise<ClusterIdentity | null> {
+/** A JSON file of ours, or null if it does not exist yet. */
+async function readJsonFile<T>(path: string): Promise<T | null> {
   try {
-    return JSON.parse(await readFile(join(dataDir, identityFile), 'utf8')) as ClusterIdentity
+    return JSON.parse(await readFile(path, 'utf8')) as T
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
+}
+
+export function readClusterIdentity(dataDir: string): Promise<ClusterIdentity | null> {
+  return readJsonFile(join(dataDir, identityFile))
 }
 
 export async function writeClusterIdentity(dataDir: string, identity: ClusterIdentity): Promise<void> {
   await writeAtomically(join(dataDir, identityFile), JSON.stringify(identity, null, 2), 0o600)
 }
 
-export async function readRuntimeInfo(dataDir: string): Promise<PeerRuntimeInfo | null> {
-  try {
-    return JSON.parse(await readFile(join(dataDir, runtimeFile), 'utf8')) as PeerRuntimeInfo
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
-  }
+export function readRuntimeInfo(dataDir: string): Promise<PeerRuntimeInfo | null> {
+  return readJsonFile(join(dataDir, runtimeFile))
 }
 
 export async function writeRuntimeInfo(dataDir: string, info: PeerRuntimeInfo): Promise<void> {

@@ -37,7 +37,7 @@ export interface PeerRpcContext {
   driver: RaftDriver
   registry: ClusterRegistry
   rpc: () => RpcEndpoint
-  /** Ask the leader to take this peer's departure. */
+  /** Wall-clock milliseconds, for join and leave times. */
   now: () => number
 }
 

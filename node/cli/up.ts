@@ -42,11 +42,11 @@ export async function up(args: string[]): Promise<number> {
     ...(values.announce === undefined ? {} : { announce: values.announce.map(toMultiaddr) }),
   }
   const peer = await Peer.start(options)
-  printStarted(peer, dataDir, values.join === undefined)
+  printStarted(peer, values.join === undefined)
   return waitForShutdown(peer, values['leave-on-terminate'])
 }
 
-function printStarted(peer: Peer, dataDir: string, mayHaveBootstrapped: boolean): void {
+function printStarted(peer: Peer, mayHaveBootstrapped: boolean): void {
   const leader = peer.driver.node.leaderId
   console.log(`peer ${peer.identity.name} (${peer.id}) is up in cluster ${peer.identity.clusterId}`)
   console.log(`  listening on ${peer.addresses().join(' ')}`)
