@@ -160,6 +160,9 @@ export class RpcEndpoint {
   }
 }
 
+/** Fields that survive the trip: JSON-like values (a Status's details with its causes, say). */
 function isPlain(v: unknown): boolean {
-  return v === null || ['string', 'number', 'boolean'].includes(typeof v)
+  if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) return true
+  if (Array.isArray(v)) return v.every(isPlain)
+  return typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype && Object.values(v as object).every(isPlain)
 }

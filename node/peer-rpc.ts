@@ -11,6 +11,8 @@ export interface JoinRequest {
   name: string
   addresses: string[]
   apiAddress: string | null
+  /** When this peer process started, by its own clock: a registration from before it left is stale. */
+  startedAtMs: number
 }
 
 export interface JoinAnswer {
@@ -62,7 +64,8 @@ function checkJoinRequest(value: unknown): JoinRequest {
     /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(r.name) &&
     Array.isArray(r.addresses) &&
     r.addresses.every((a) => typeof a === 'string') &&
-    (r.apiAddress === null || typeof r.apiAddress === 'string')
+    (r.apiAddress === null || typeof r.apiAddress === 'string') &&
+    typeof r.startedAtMs === 'number'
   if (!valid) throw new InvalidRequestError('a join request needs peerId, a DNS-1123 name, addresses and apiAddress')
   return r as JoinRequest
 }
@@ -75,9 +78,10 @@ export function peerRpcHandlers(ctx: PeerRpcContext): Record<string, RpcHandler>
         const owner = ctx.registry.peerByName(join.name)
         if (owner !== undefined && owner.peerId !== join.peerId) throw new NameTakenError(join.name, owner.peerId)
         const known = ctx.registry.peers.get(join.peerId)
-        await ctx.driver.propose(
-          encodeCommand({ op: 'register', peer: { ...join, joinedAtMs: known?.joinedAtMs ?? ctx.now() } }),
-        )
+        // Sent before the peer left (both times by its own clock): it would undo the departure.
+        if (known?.leftAtMs != null && join.startedAtMs <= known.leftAtMs) throw new InvalidRequestError(`peer ${join.name} left the cluster after sending this registration`)
+        const { startedAtMs: _started, ...record } = join
+        await ctx.driver.propose(encodeCommand({ op: 'register', peer: { ...record, joinedAtMs: known?.joinedAtMs ?? ctx.now() } }))
         return {
           clusterId: ctx.clusterId,
           leaderId: ctx.driver.node.id,
@@ -86,9 +90,9 @@ export function peerRpcHandlers(ctx: PeerRpcContext): Record<string, RpcHandler>
       })
     },
     leave: async (request) => {
-      const peerId = (request as { peerId?: unknown } | null)?.peerId
-      if (typeof peerId !== 'string') throw new InvalidRequestError('a leave request names the peerId')
-      return onLeader(ctx, 'leave', { peerId }, () => ctx.driver.propose(encodeCommand({ op: 'left', peerId, atMs: ctx.now() })))
+      const { peerId, atMs } = (request ?? {}) as { peerId?: unknown; atMs?: unknown }
+      if (typeof peerId !== 'string' || typeof atMs !== 'number') throw new InvalidRequestError('a leave request names the peerId and the time, by the leaving peer\'s clock')
+      return onLeader(ctx, 'leave', { peerId, atMs }, () => ctx.driver.propose(encodeCommand({ op: 'left', peerId, atMs })))
     },
     propose: async (request) => {
       const command = request as RegistryCommand

@@ -19,10 +19,17 @@ import { RpcEndpoint } from '../net/rpc.js'
 import { Autopilot } from './autopilot-runner.js'
 import { ConnectionKeeper } from './connection-keeper.js'
 import { decodeJoinToken, encodeJoinToken, readClusterIdentity, writeClusterIdentity, writeRuntimeInfo, type ClusterIdentity, type JoinToken } from './cluster-files.js'
-import { startHttpApi } from './http-api.js'
-import { PeerApiImpl } from './peer-api.js'
+import { ClusterBootstrapper } from './cluster-bootstrap.js'
+import { startPeerApi } from './peer-api-server.js'
+import type { ResourceContext } from './api/resources.js'
+import { withDeadline } from './api/submit.js'
 import { peerRpcHandlers, type JoinAnswer, type JoinRequest } from './peer-rpc.js'
+import { submitOnLeader } from './api/submit.js'
+import { coreKinds } from './kinds/cluster.js'
 import { ClusterRegistry } from './registry.js'
+import { PeerState } from './state/peer-state.js'
+import type { StoreCommand } from './store/commands.js'
+import { ObjectStore } from './store/object-store.js'
 import { localHealth } from './local-health.js'
 
 export interface PeerOptions {
@@ -40,6 +47,8 @@ export interface PeerOptions {
   deadVoterGraceMs: number
   /** Serve /shoal/v1/bench/* (benchmarks only). */
   benchEndpoints?: boolean
+  /** Plain HTTP without authentication, on loopback only. */
+  insecureHttp?: boolean
 }
 
 export class PeerStartError extends Error {
@@ -52,6 +61,7 @@ interface PeerParts {
   host: PeerHost
   driver: RaftDriver
   registry: ClusterRegistry
+  state: PeerState
   gossip: GossipMembership
   rpc: RpcEndpoint
   identity: ClusterIdentity
@@ -59,6 +69,7 @@ interface PeerParts {
   store: LevelLogStore
   autopilot: Autopilot
   connections: ConnectionKeeper
+  bootstrapper: ClusterBootstrapper
   /** Filled in once the HTTP API listens, for the health reports. */
   apiAddress: { value: string | null }
 }
@@ -67,6 +78,7 @@ export class Peer {
   readonly host: PeerHost
   readonly driver: RaftDriver
   readonly registry: ClusterRegistry
+  readonly state: PeerState
   readonly gossip: GossipMembership
   readonly rpc: RpcEndpoint
   readonly identity: ClusterIdentity
@@ -74,7 +86,10 @@ export class Peer {
   private readonly store: LevelLogStore
   private readonly autopilot: Autopilot
   private readonly connections: ConnectionKeeper
+  private readonly bootstrapper: ClusterBootstrapper
   private server: Server | null = null
+  /** Settles when the API listens (it waits for the cluster CA to reach this peer). */
+  api: Promise<{ address: string; url: string }> = new Promise(() => {})
   apiAddress = ''
   /** The token a new host joins with: the cluster secret and this peer's addresses. */
   joinToken = ''
@@ -83,6 +98,8 @@ export class Peer {
   /** Called when the peer has left the cluster (after `leave`) and should shut down. */
   onLeft: () => void = () => {}
   private stopped = false
+  /** Set once leave() starts: no more (re)registration, which would undo the departure. */
+  private leaving = false
 
   private readonly apiAddressRef: { value: string | null }
 
@@ -91,6 +108,7 @@ export class Peer {
     this.host = parts.host
     this.driver = parts.driver
     this.registry = parts.registry
+    this.state = parts.state
     this.gossip = parts.gossip
     this.rpc = parts.rpc
     this.identity = parts.identity
@@ -98,6 +116,7 @@ export class Peer {
     this.store = parts.store
     this.autopilot = parts.autopilot
     this.connections = parts.connections
+    this.bootstrapper = parts.bootstrapper
   }
 
   get id(): string {
@@ -116,11 +135,12 @@ export class Peer {
     if (bootstrapping) await store.bootstrap(bootstrapState([id]))
     const state = await store.load()
     const registry = new ClusterRegistry(store.db)
-    await registry.load()
+    const peerState = new PeerState(store.db, registry, new ObjectStore(coreKinds()))
+    await peerState.load()
     const host = await createPeerHost({ privateKey: key, clusterSecret: identity.secret, listen: options.listen, ...(options.announce === undefined ? {} : { announce: options.announce }) })
     // Heartbeats every other tick (100 ms at the default 50 ms tick): elections still come within 0.5-1 s.
-    const node = new RaftNode({ id, electionTicks: options.electionTicks, heartbeatTicks: 2, applied: registry.appliedIndex }, state)
-    const parts = wire(options, { host, store, registry, node, identity })
+    const node = new RaftNode({ id, electionTicks: options.electionTicks, heartbeatTicks: 2, applied: peerState.appliedIndex }, state)
+    const parts = wire(options, { host, store, peerState, node, identity })
     const peer = new Peer(parts)
     await peer.run(options, bootstrapping, token)
     return peer
@@ -136,17 +156,22 @@ export class Peer {
     this.driver.start()
     await this.gossip.start()
     this.gossip.track(this.registry.activePeers().map((p) => p.peerId).filter((p) => p !== this.id))
-    const api = await startHttpApi(new PeerApiImpl(this, options.benchEndpoints === true), options.apiHost, options.apiPort)
-    this.server = api.server
-    this.apiAddress = api.address
-    this.apiAddressRef.value = `http://${api.address}`
     this.joinToken = this.makeJoinToken()
-    await writeRuntimeInfo(options.dataDir, { peerId: this.id, apiAddress: this.apiAddress, listen: this.addresses(), pid: process.pid })
+    this.api = startPeerApi(this, { dataDir: options.dataDir, host: options.apiHost, port: options.apiPort, insecureHttp: options.insecureHttp === true, benchEndpoints: options.benchEndpoints === true, shoalVersion: '0.1.0' }).then(async (started) => {
+      this.server = started.server
+      this.apiAddress = started.address
+      this.apiAddressRef.value = started.url
+      await writeRuntimeInfo(options.dataDir, { peerId: this.id, apiAddress: started.url, listen: this.addresses(), pid: process.pid })
+      return started
+    })
+    this.bootstrapper.start()
     if (bootstrapping) this.driver.campaign()
     this.autopilot.start()
     this.connections.start()
-    // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses.
+    // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
+    // and once the API listens (it needs the CA, which arrives through the log) its address too.
     this.registered = this.register(token?.seeds ?? (options.join !== undefined && token === null ? [options.join] : []))
+    void this.api.then(() => this.registered).then(() => this.register([])).catch(() => {})
   }
 
   addresses(): string[] {
@@ -166,14 +191,16 @@ export class Peer {
     }
   }
 
+  private readonly startedAtMs = Date.now()
+
   private joinRequest(): JoinRequest {
-    return { peerId: this.id, name: this.identity.name, addresses: this.addresses(), apiAddress: this.apiAddressRef.value }
+    return { peerId: this.id, name: this.identity.name, addresses: this.addresses(), apiAddress: this.apiAddressRef.value, startedAtMs: this.startedAtMs }
   }
 
   /** Register with the cluster through the seeds (or known peers), retrying until a leader answers. */
   private async register(seeds: string[]): Promise<void> {
     const request = this.joinRequest()
-    for (let attempt = 0; !this.stopped; attempt++) {
+    for (let attempt = 0; !this.stopped && !this.leaving; attempt++) {
       try {
         const answer = await this.tryRegister(seeds, request)
         for (const p of answer.peers) await this.learnAddresses(p.peerId, p.addresses)
@@ -200,12 +227,26 @@ export class Peer {
     return this.rpc.call<JoinAnswer>(target, 'join', request)
   }
 
+  /** What the Kubernetes API needs of this peer. */
+  resourceContext(): ResourceContext {
+    return {
+      store: this.state.store,
+      submitter: { driver: this.driver, state: this.state, rpc: () => this.rpc },
+      nowIso: () => new Date().toISOString(),
+      nowMs: () => Date.now(),
+      linearizableRead: async () => {
+        await withDeadline(this.driver.readIndex())
+      },
+    }
+  }
+
   rpcContext(): Parameters<typeof peerRpcHandlers>[0] {
     return { clusterId: this.identity.clusterId, driver: this.driver, registry: this.registry, rpc: () => this.rpc, now: () => Date.now() }
   }
 
   /** Leave the cluster cleanly: ask to be removed, hand over leadership, wait until we are out. */
   async leave(): Promise<void> {
+    this.leaving = true
     const node = this.driver.node
     const deadline = Date.now() + 15_000
     for (let attempt = 0; ; attempt++) {
@@ -231,11 +272,11 @@ export class Peer {
   private async askToLeave(): Promise<void> {
     const handlers = peerRpcHandlers(this.rpcContext())
     try {
-      await handlers.leave!({ peerId: this.id }, this.id, new AbortController().signal)
+      await handlers.leave!({ peerId: this.id, atMs: Date.now() }, this.id, new AbortController().signal)
     } catch (err) {
       const other = this.registry.activePeers().find((p) => p.peerId !== this.id)
       if ((err as Error).name !== 'NotLeaderError' || other === undefined) throw err
-      await this.rpc.call(other.peerId, 'leave', { peerId: this.id })
+      await this.rpc.call(other.peerId, 'leave', { peerId: this.id, atMs: Date.now() })
     }
   }
 
@@ -244,6 +285,7 @@ export class Peer {
     this.stopped = true
     this.autopilot.stop()
     this.connections.stop()
+    this.bootstrapper.stop()
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())))
     await this.gossip.stop().catch(() => {})
     await this.driver.stop()
@@ -277,9 +319,10 @@ async function resolveIdentity(options: PeerOptions, known: ClusterIdentity | nu
 
 function wire(
   options: PeerOptions,
-  parts: { host: PeerHost; store: LevelLogStore; registry: ClusterRegistry; node: RaftNode; identity: ClusterIdentity },
+  parts: { host: PeerHost; store: LevelLogStore; peerState: PeerState; node: RaftNode; identity: ClusterIdentity },
 ): PeerParts {
-  const { host, store, registry, node, identity } = parts
+  const { host, store, peerState, node, identity } = parts
+  const registry = peerState.registry
   let driver: RaftDriver | null = null
   const network = new RaftNetwork({
     host,
@@ -290,19 +333,24 @@ function wire(
     node,
     store,
     transport: network,
-    application: { apply: (entries) => registry.apply(entries), restore: (snapshot) => registry.restore(snapshot) },
+    application: peerState,
     tickIntervalMs: options.tickIntervalMs,
     pendingProposalsMax: 50_000,
     pendingReadsMax: 10_000,
-    appliedIndex: registry.appliedIndex,
+    appliedIndex: peerState.appliedIndex,
   })
   const d = driver
   let rpc: RpcEndpoint | null = null
   const ctx = { clusterId: identity.clusterId, driver: d, registry, rpc: () => rpc!, now: () => Date.now() }
-  rpc = new RpcEndpoint({ host, handlers: peerRpcHandlers(ctx) })
+  const submitter = { driver: d, state: peerState, rpc: () => rpc! }
+  rpc = new RpcEndpoint({
+    host,
+    handlers: { ...peerRpcHandlers(ctx), 'store.submit': (request) => submitOnLeader(submitter, request as StoreCommand) },
+  })
   const apiAddress = { value: null as string | null }
   const gossip = new GossipMembership({ host, localHealth: () => localHealth(identity.name, host, d, () => apiAddress.value) })
   const autopilot = new Autopilot({ driver: d, registry, gossip, votersMax: options.votersMax, deadVoterGraceMs: options.deadVoterGraceMs })
   const connections = new ConnectionKeeper({ host, registry, voters: () => d.node.status().conf.voters })
-  return { host, driver: d, registry, gossip, rpc, identity, network, store, autopilot, connections, apiAddress }
+  const bootstrapper = new ClusterBootstrapper({ driver: d, registry, store: peerState.store, kinds: peerState.store.kinds, submitter })
+  return { host, driver: d, registry, state: peerState, gossip, rpc, identity, network, store, autopilot, connections, bootstrapper, apiAddress }
 }

@@ -4,8 +4,6 @@
 // result in memory and in LevelDB next to the Raft log, and can snapshot it.
 import { Packr } from 'msgpackr'
 import type { StoreBatchOperation } from '../consensus/log-store.js'
-import type { Entry, Snapshot } from '../consensus/types.js'
-import { EntryType } from '../consensus/types.js'
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 const encoder = new TextEncoder()
@@ -30,13 +28,9 @@ export function encodeCommand(command: RegistryCommand): Uint8Array {
   return packr.pack(command)
 }
 
-function decodeCommand(data: Uint8Array): RegistryCommand | null {
-  if (data.byteLength === 0) return null
-  return packr.unpack(data) as RegistryCommand
-}
+export const registryOps = new Set(['register', 'left', 'set', 'delete'])
 
 const prefix = 'r/'
-const appliedKey = encoder.encode('r/applied')
 
 function peerKey(peerId: string): Uint8Array {
   return encoder.encode(`${prefix}peer/${peerId}`)
@@ -56,15 +50,12 @@ export interface RegistryDb {
 export class ClusterRegistry {
   readonly peers = new Map<string, PeerRecord>()
   readonly settings = new Map<string, string>()
-  appliedIndex = 0
   private readonly listeners = new Set<(command: RegistryCommand) => void>()
 
   constructor(private readonly db: RegistryDb) {}
 
   /** Read what was applied before a restart. */
   async load(): Promise<void> {
-    const applied = await this.db.get(appliedKey)
-    this.appliedIndex = applied === undefined ? 0 : Number(decoder.decode(applied))
     for await (const [key, value] of this.db.iterator({ gte: encoder.encode(prefix), lt: encoder.encode('r0') })) {
       const k = decoder.decode(key)
       if (k.startsWith(`${prefix}peer/`)) {
@@ -80,24 +71,13 @@ export class ClusterRegistry {
     this.listeners.add(listener)
   }
 
-  /** Apply committed entries; the LevelDB write carries the applied index, so a replay after a crash is exact. */
-  async apply(entries: readonly Entry[]): Promise<void> {
-    const ops: StoreBatchOperation[] = []
-    const applied: RegistryCommand[] = []
-    for (const e of entries) {
-      if (e.type !== EntryType.Normal) continue
-      const command = decodeCommand(e.data)
-      if (command !== null && this.applyOne(command, ops)) applied.push(command)
-    }
-    const last = entries[entries.length - 1]
-    if (last === undefined) return
-    this.appliedIndex = last.index
-    ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(last.index)) })
-    await this.db.batch(lastWritePerKey(ops))
+  /** Tell listeners about commands applied (after their batch is written). */
+  notify(applied: readonly RegistryCommand[]): void {
     for (const c of applied) for (const l of this.listeners) l(c)
   }
 
-  private applyOne(command: RegistryCommand, ops: StoreBatchOperation[]): boolean {
+  /** Apply one command; its LevelDB operations go into `ops`. Returns whether it changed anything. */
+  applyCommand(command: RegistryCommand, ops: StoreBatchOperation[]): boolean {
     switch (command.op) {
       case 'register': {
         const record: PeerRecord = { ...command.peer, leftAtMs: null }
@@ -123,24 +103,19 @@ export class ClusterRegistry {
     }
   }
 
-  /** The registry's state as a Raft snapshot payload. */
-  snapshotData(): Uint8Array {
-    return packr.pack({ peers: [...this.peers.values()], settings: [...this.settings] })
+  /** The registry's state for a Raft snapshot. */
+  snapshotState(): { peers: PeerRecord[]; settings: [string, string][] } {
+    return { peers: [...this.peers.values()], settings: [...this.settings] }
   }
 
-  async restore(snapshot: Snapshot): Promise<void> {
-    const state = snapshot.data.byteLength === 0 ? { peers: [], settings: [] } : (packr.unpack(snapshot.data) as { peers: PeerRecord[]; settings: [string, string][] })
-    const ops: StoreBatchOperation[] = []
+  restoreState(state: { peers: PeerRecord[]; settings: [string, string][] }, ops: StoreBatchOperation[]): void {
     for (const id of this.peers.keys()) ops.push({ type: 'del', key: peerKey(id) })
     for (const key of this.settings.keys()) ops.push({ type: 'del', key: settingKey(key) })
     this.peers.clear()
     this.settings.clear()
-    for (const p of state.peers) this.applyOne({ op: 'register', peer: p }, ops)
-    for (const p of state.peers) if (p.leftAtMs !== null) this.applyOne({ op: 'left', peerId: p.peerId, atMs: p.leftAtMs }, ops)
-    for (const [key, value] of state.settings) this.applyOne({ op: 'set', key, value }, ops)
-    this.appliedIndex = snapshot.metadata.index
-    ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(this.appliedIndex)) })
-    await this.db.batch(ops)
+    for (const p of state.peers) this.applyCommand({ op: 'register', peer: p }, ops)
+    for (const p of state.peers) if (p.leftAtMs !== null) this.applyCommand({ op: 'left', peerId: p.peerId, atMs: p.leftAtMs }, ops)
+    for (const [key, value] of state.settings) this.applyCommand({ op: 'set', key, value }, ops)
   }
 
   /** Live (not departed) peers. */
@@ -154,7 +129,7 @@ export class ClusterRegistry {
 }
 
 /** Within one batch only the last write of a key matters: LevelDB charges per operation. */
-function lastWritePerKey(ops: StoreBatchOperation[]): StoreBatchOperation[] {
+export function lastWritePerKey(ops: StoreBatchOperation[]): StoreBatchOperation[] {
   const byKey = new Map<string, StoreBatchOperation>()
   for (const op of ops) {
     const key = decoder.decode(op.key)

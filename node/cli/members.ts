@@ -1,28 +1,15 @@
-// shoal members / shoal leave: talk to the local peer's API (found through
-// --data-dir) or any peer's (--api HOST:PORT).
-import { readRuntimeInfo } from '../cluster-files.js'
+// shoal members / shoal leave: ask a peer's API (the local one by default).
 import type { ClusterView } from '../http-api.js'
-import { UsageError, parse } from './args.js'
+import { parse } from './args.js'
+import { apiRequest, errorMessage, resolveTarget, type TargetFlags } from './client.js'
 
-async function apiBase(values: { 'data-dir'?: string | undefined; api?: string | undefined }): Promise<string> {
-  if (values.api !== undefined) return values.api.startsWith('http') ? values.api : `http://${values.api}`
-  const dir = values['data-dir']
-  if (dir === undefined) throw new UsageError('name the peer with --data-dir DIR or --api HOST:PORT')
-  const info = await readRuntimeInfo(dir)
-  if (info === null) throw new UsageError(`no peer has run from ${dir} (no peer.json there)`)
-  return `http://${info.apiAddress}`
-}
+const targetOptions = { kubeconfig: { type: 'string' }, 'data-dir': { type: 'string' }, context: { type: 'string' } } as const
 
-async function call(base: string, method: string, path: string): Promise<unknown> {
-  let response: Response
-  try {
-    response = await fetch(`${base}${path}`, { method })
-  } catch {
-    throw new Error(`cannot reach the peer at ${base}; is it running?`)
-  }
-  const body = (await response.json()) as { message?: string }
-  if (!response.ok) throw new Error(body.message ?? `HTTP ${response.status}`)
-  return body
+async function call(flags: TargetFlags, method: string, path: string): Promise<unknown> {
+  const target = await resolveTarget(flags)
+  const response = await apiRequest(target, method, path, { timeoutMs: 20_000 })
+  if (response.status >= 400) throw new Error(errorMessage(response))
+  return JSON.parse(response.text) as unknown
 }
 
 function age(ms: number | null): string {
@@ -31,8 +18,8 @@ function age(ms: number | null): string {
 }
 
 export async function members(args: string[]): Promise<number> {
-  const { values } = parse(args, { 'data-dir': { type: 'string' }, api: { type: 'string' }, output: { type: 'string', short: 'o' } })
-  const view = (await call(await apiBase(values), 'GET', '/shoal/v1/cluster')) as ClusterView
+  const { values } = parse(args, { ...targetOptions, output: { type: 'string', short: 'o' } })
+  const view = (await call(values, 'GET', '/shoal/v1/cluster')) as ClusterView
   if (values.output === 'json') {
     console.log(JSON.stringify(view, null, 2))
     return 0
@@ -46,8 +33,8 @@ export async function members(args: string[]): Promise<number> {
 }
 
 export async function leave(args: string[]): Promise<number> {
-  const { values } = parse(args, { 'data-dir': { type: 'string' }, api: { type: 'string' } })
-  await call(await apiBase(values), 'POST', '/shoal/v1/leave')
+  const { values } = parse(args, targetOptions)
+  await call(values, 'POST', '/shoal/v1/leave')
   console.log('the peer left the cluster and is shutting down')
   return 0
 }

@@ -3,10 +3,11 @@
 // data dir that already belongs to a cluster it rejoins from what it knows.
 import { Peer, defaultPeerOptions, type PeerOptions } from '../peer.js'
 import { UsageError, hostPort, parse, toMultiaddr } from './args.js'
+import { defaultDataDir } from './client.js'
 
-export const upUsage = `usage: shoal up --data-dir DIR [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
+export const upUsage = `usage: shoal up [--data-dir DIR] [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
                 [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]
-                [--dead-voter-grace-ms MS]`
+                [--dead-voter-grace-ms MS] [--insecure-http]`
 
 export async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -21,9 +22,9 @@ export async function up(args: string[]): Promise<number> {
     'tick-ms': { type: 'string', default: String(defaultPeerOptions.tickIntervalMs) },
     'dead-voter-grace-ms': { type: 'string', default: String(defaultPeerOptions.deadVoterGraceMs) },
     'bench-endpoints': { type: 'boolean', default: false },
+    'insecure-http': { type: 'boolean', default: false },
   })
-  const dataDir = values['data-dir']
-  if (dataDir === undefined) throw new UsageError(`--data-dir is required\n${upUsage}`)
+  const dataDir = values['data-dir'] ?? defaultDataDir
   const votersMax = Number(values.voters)
   if (!Number.isInteger(votersMax) || votersMax < 1 || votersMax > 9) throw new UsageError('--voters wants a number from 1 to 9')
   const api = hostPort(values.api, '--api')
@@ -37,20 +38,33 @@ export async function up(args: string[]): Promise<number> {
     tickIntervalMs: Number(values['tick-ms']),
     deadVoterGraceMs: Number(values['dead-voter-grace-ms']),
     benchEndpoints: values['bench-endpoints'],
+    insecureHttp: values['insecure-http'],
     ...(values.name === undefined ? {} : { name: values.name }),
     ...(values.join === undefined ? {} : { join: values.join }),
     ...(values.announce === undefined ? {} : { announce: values.announce.map(toMultiaddr) }),
   }
   const peer = await Peer.start(options)
   printStarted(peer, values.join === undefined)
-  return waitForShutdown(peer, values['leave-on-terminate'])
+  const stopped = waitForShutdown(peer, values['leave-on-terminate'])
+  // The API waits for the cluster CA; a listener it may not use (--insecure-http off loopback) is fatal.
+  const apiFailed = peer.api.then(
+    (api) => {
+      console.log(`API on ${api.url}${values['insecure-http'] ? ' (plain HTTP, no authentication)' : `; kubeconfig in ${dataDir}/kubeconfig`}`)
+      return new Promise<number>(() => {})
+    },
+    async (err: Error) => {
+      console.error(`shoal up: ${err.message}`)
+      await peer.stop()
+      return 1
+    },
+  )
+  return Promise.race([stopped, apiFailed])
 }
 
 function printStarted(peer: Peer, mayHaveBootstrapped: boolean): void {
   const leader = peer.driver.node.leaderId
   console.log(`peer ${peer.identity.name} (${peer.id}) is up in cluster ${peer.identity.clusterId}`)
   console.log(`  listening on ${peer.addresses().join(' ')}`)
-  console.log(`  API on http://${peer.apiAddress}`)
   if (mayHaveBootstrapped && peer.registry.activePeers().length <= 1 && (leader === null || leader === peer.id)) {
     console.log(`\nTo add another host, run there:\n  shoal up --data-dir <dir> --join ${peer.joinToken}\n`)
   }

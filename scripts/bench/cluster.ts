@@ -49,8 +49,8 @@ async function throughput(seconds: number): Promise<void> {
     for (const concurrency of [1, 64]) {
       const leader = await leaderOf(c, peers)
       const count = concurrency === 1 ? Math.max(500, 600 * seconds) : Math.max(20_000, 12_000 * seconds)
-      const response = await fetch(`http://${leader.api}/shoal/v1/bench/propose`, { method: 'POST', body: JSON.stringify({ count, concurrency, bytes: 128 }) })
-      const r = (await response.json()) as BenchProposeResult
+      const response = await c.request(leader, 'POST', '/shoal/v1/bench/propose', JSON.stringify({ count, concurrency, bytes: 128 }), 300_000)
+      const r = JSON.parse(response.text) as BenchProposeResult
       report({ bench: 'cluster', case: 'commit over libp2p', peers: 3, proposers: concurrency, proposalBytes: 128, committedPerSec: Math.round(r.committedPerSec), p50Ms: round(r.p50Ms, 3), p99Ms: round(r.p99Ms, 3) })
     }
   } finally {

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { apiRequest, resolveTarget, type ApiResponse, type ApiTarget } from '../../node/cli/client.js'
 import type { ClusterView } from '../../node/http-api.js'
 
 const cli = new URL('../../node/cli/main.ts', import.meta.url).pathname
@@ -92,19 +93,30 @@ export class ProcessCluster {
     return until(() => /SHOAL1-[A-Za-z0-9_-]+/.exec(peer.output)?.[0], 30_000, `${peer.name} to print its join token`)
   }
 
-  async view(peer: PeerProcess): Promise<ClusterView> {
-    const response = await fetch(`http://${peer.api}/shoal/v1/cluster`, { signal: AbortSignal.timeout(2000) })
-    return (await response.json()) as ClusterView
+  /** The peer's API target from the kubeconfig it wrote (HTTPS, the cluster CA, the admin token). */
+  async target(peer: PeerProcess): Promise<ApiTarget> {
+    const target = await until(() => resolveTarget({ 'data-dir': peer.dataDir }).catch(() => undefined), 30_000, `${peer.name}'s kubeconfig`)
+    return target
   }
 
-  async setSetting(peer: PeerProcess, key: string, value: string, timeoutMs = 3000): Promise<Response> {
-    return fetch(`http://${peer.api}/shoal/v1/settings/${key}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(timeoutMs) })
+  async request(peer: PeerProcess, method: string, path: string, body?: string, timeoutMs = 3000): Promise<ApiResponse> {
+    return apiRequest(await this.target(peer), method, path, { ...(body === undefined ? {} : { body, contentType: 'text/plain' }), timeoutMs })
+  }
+
+  async view(peer: PeerProcess): Promise<ClusterView> {
+    const response = await this.request(peer, 'GET', '/shoal/v1/cluster')
+    if (response.status !== 200) throw new Error(`cluster view: HTTP ${response.status} ${response.text}`)
+    return JSON.parse(response.text) as ClusterView
+  }
+
+  async setSetting(peer: PeerProcess, key: string, value: string, timeoutMs = 3000): Promise<ApiResponse> {
+    return this.request(peer, 'PUT', `/shoal/v1/settings/${key}`, value, timeoutMs)
   }
 
   async getSetting(peer: PeerProcess, key: string, linearizable = false): Promise<string | undefined> {
-    const response = await fetch(`http://${peer.api}/shoal/v1/settings/${key}${linearizable ? '?linearizable=true' : ''}`, { signal: AbortSignal.timeout(3000) })
+    const response = await this.request(peer, 'GET', `/shoal/v1/settings/${key}${linearizable ? '?linearizable=true' : ''}`)
     if (response.status === 404) return undefined
-    return ((await response.json()) as { value: string }).value
+    return (JSON.parse(response.text) as { value: string }).value
   }
 
   kill(peer: PeerProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
