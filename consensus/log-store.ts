@@ -136,6 +136,11 @@ export class LevelLogStore {
     if (ops.length > 0) await this.db.batch(ops, { sync: true })
   }
 
+  /** Write the caller's operations alone, without waiting for the disk (what they record can be rebuilt from the log). */
+  async writeUnsynced(ops: readonly StoreBatchOperation[]): Promise<void> {
+    if (ops.length > 0) await this.db.batch([...ops], { sync: false })
+  }
+
   /** The batch for a Ready; advances the store's view of what is stored. */
   private async batchFor(rd: PersistInput): Promise<StoreBatchOperation[]> {
     const plan = planPersist(this.range, rd)

@@ -22,6 +22,8 @@ export interface ClusterView {
   term: number
   commitIndex: number
   appliedIndex: number
+  /** The index the log was last compacted to (its entries before it live in a snapshot). */
+  snapshotIndex: number
   /** Open libp2p connections and peers subscribed to the health topic, as this peer sees them. */
   connections: number
   gossipPeers: number

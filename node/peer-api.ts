@@ -61,6 +61,7 @@ export class PeerApiImpl implements PeerApi {
       term: status.term,
       commitIndex: status.commitIndex,
       appliedIndex: this.peer.driver.appliedIndex,
+      snapshotIndex: this.peer.driver.node.status().firstIndex - 1,
       connections: this.peer.host.getConnections().length,
       gossipPeers: this.peer.host.services.pubsub.getSubscribers(healthTopic).length,
       gossip: { ...this.peer.gossip.stats },

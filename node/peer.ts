@@ -31,6 +31,7 @@ import { PeerState } from './state/peer-state.js'
 import type { StoreCommand } from './store/commands.js'
 import { ObjectStore } from './store/object-store.js'
 import { localHealth } from './local-health.js'
+import { NodeObjects } from './nodes/node-objects.js'
 
 export interface PeerOptions {
   dataDir: string
@@ -49,13 +50,15 @@ export interface PeerOptions {
   benchEndpoints?: boolean
   /** Plain HTTP without authentication, on loopback only. */
   insecureHttp?: boolean
+  /** Compact the Raft log into a snapshot of the state every this many entries. */
+  snapshotEveryEntries: number
 }
 
 export class PeerStartError extends Error {
   override readonly name = 'PeerStartError'
 }
 
-export const defaultPeerOptions = { votersMax: 5, tickIntervalMs: 50, electionTicks: 10, deadVoterGraceMs: 10_000 }
+export const defaultPeerOptions = { votersMax: 5, tickIntervalMs: 50, electionTicks: 10, deadVoterGraceMs: 10_000, snapshotEveryEntries: 10_000 }
 
 interface PeerParts {
   host: PeerHost
@@ -88,6 +91,8 @@ export class Peer {
   private readonly connections: ConnectionKeeper
   private readonly bootstrapper: ClusterBootstrapper
   private server: Server | null = null
+  /** This peer's Node object, and everyone's conditions while it leads. */
+  private nodeObjects: NodeObjects | null = null
   /** Settles when the API listens (it waits for the cluster CA to reach this peer). */
   api: Promise<{ address: string; url: string }> = new Promise(() => {})
   apiAddress = ''
@@ -137,6 +142,8 @@ export class Peer {
     const registry = new ClusterRegistry(store.db)
     const peerState = new PeerState(store.db, registry, new ObjectStore(coreKinds()))
     await peerState.load()
+    // A snapshot installed from the leader is stored before it is applied: a crash in between leaves the state behind it.
+    if (state.snapshot !== null && state.snapshot.metadata.index > peerState.appliedIndex) await peerState.restore(state.snapshot)
     const host = await createPeerHost({ privateKey: key, clusterSecret: identity.secret, listen: options.listen, ...(options.announce === undefined ? {} : { announce: options.announce }) })
     // Heartbeats every other tick (100 ms at the default 50 ms tick): elections still come within 0.5-1 s.
     const node = new RaftNode({ id, electionTicks: options.electionTicks, heartbeatTicks: 2, applied: peerState.appliedIndex }, state)
@@ -168,6 +175,8 @@ export class Peer {
     if (bootstrapping) this.driver.campaign()
     this.autopilot.start()
     this.connections.start()
+    this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, rpc: () => this.rpc, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0' })
+    this.nodeObjects.start()
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
     // and once the API listens (it needs the CA, which arrives through the log) its address too.
     this.registered = this.register(token?.seeds ?? (options.join !== undefined && token === null ? [options.join] : []))
@@ -286,9 +295,12 @@ export class Peer {
     this.autopilot.stop()
     this.connections.stop()
     this.bootstrapper.stop()
+    this.nodeObjects?.stop()
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())))
     await this.gossip.stop().catch(() => {})
     await this.driver.stop()
+    // Not needed for safety (the log replays them), but a clean stop leaves nothing to replay.
+    await this.store.writeUnsynced(this.state.takePendingWrites()).catch(() => {})
     await this.rpc.stop().catch(() => {})
     await this.network.stop().catch(() => {})
     await this.host.stop()
@@ -338,6 +350,7 @@ function wire(
     pendingProposalsMax: 50_000,
     pendingReadsMax: 10_000,
     appliedIndex: peerState.appliedIndex,
+    snapshotEveryEntries: options.snapshotEveryEntries,
   })
   const d = driver
   let rpc: RpcEndpoint | null = null

@@ -5,6 +5,7 @@ const benches: Record<string, (args: BenchArgs) => Promise<void>> = {
   raft: async (args) => (await import('./bench/raft.js')).benchRaft(args),
   codec: async (args) => (await import('./bench/codec.js')).benchCodec(args),
   cluster: async (args) => (await import('./bench/cluster.js')).benchCluster(args),
+  api: async (args) => (await import('./bench/api.js')).benchApi(args),
 }
 
 export interface BenchArgs {

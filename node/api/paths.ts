@@ -1,7 +1,7 @@
 // Kubernetes REST paths: /api/v1/... for the core group, /apis/GROUP/VERSION/...
 // for the others; namespaced kinds live under namespaces/NS/.
 import type { KindDefinition, KindRegistry } from '../kinds/kind.js'
-import { notFound } from './status.js'
+import { badRequest, notFound } from './status.js'
 
 export interface ResourcePath {
   def: KindDefinition
@@ -13,7 +13,7 @@ export interface ResourcePath {
 
 /** Parse a resource path; null when it is not one (discovery and other routes). */
 export function parseResourcePath(pathname: string, kinds: KindRegistry): ResourcePath | null {
-  const parts = pathname.split('/').filter((p) => p !== '').map(decodeURIComponent)
+  const parts = pathname.split('/').filter((p) => p !== '').map(decodeSegment)
   let group: string
   let version: string
   let rest: string[]
@@ -38,4 +38,12 @@ export function parseResourcePath(pathname: string, kinds: KindRegistry): Resour
   if (def === undefined) throw notFound(plural, name ?? plural, group)
   if (namespace !== undefined && !def.namespaced) throw notFound(plural, name ?? plural, group)
   return { def, ...(namespace === undefined ? {} : { namespace }), ...(name === undefined ? {} : { name }), ...(subresource === undefined ? {} : { subresource }) }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw badRequest(`the path segment "${segment}" is not valid percent-encoding`)
+  }
 }

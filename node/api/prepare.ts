@@ -54,7 +54,8 @@ function checkSchema(def: KindDefinition, object: ApiObject, fieldValidation: Fi
   const result: ValidationResult = { causes: [], unknownFields: [] }
   validate(def.schema, object, '', result)
   if (result.unknownFields.length > 0 && fieldValidation === 'Strict') {
-    throw badRequest(`strict decoding error: ${result.unknownFields.map((f) => `unknown field "${f}"`).join(', ')}`)
+    // Worded as Kubernetes' decoder words it, so what users search for matches.
+    throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${result.unknownFields.map((f) => `unknown field "${f}"`).join(', ')}`)
   }
   if (result.causes.length > 0) {
     // Report every problem at once, as Kubernetes does: the rule checks too, as far as they can run on a malformed object.

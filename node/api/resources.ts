@@ -1,15 +1,17 @@
 // One resource request: decode it, do it, encode the answer. Verbs: list,
-// watch, get, create, update, patch, delete, deletecollection, and the status
-// and scale subresources.
+// watch, get, create, update, patch, delete, deletecollection, and the status,
+// scale and log subresources.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ObjectStore } from '../store/object-store.js'
 import type { ResourcePath } from './paths.js'
 import { getObject, listBody, listObjects, parseLimit, tableOf, wantsTable } from './read.js'
 import { parseBody, readBody } from './request.js'
+import { isPlainObject } from './schema.js'
 import { StatusError, badRequest, methodNotAllowed } from './status.js'
 import { serveWatch } from './watch-http.js'
-import { createObject, deleteObject, patchObject, replaceObject, scaleOf, updateScale, type WriteContext, type WriteRequest } from './write.js'
+import { createObject, deletedReply, deleteObject, patchObject, replaceObject, scaleOf, updateScale, type WriteContext, type WriteRequest } from './write.js'
 import type { FieldValidation } from './prepare.js'
+import { podLog } from './pod-log.js'
 
 export interface ResourceContext extends WriteContext {
   store: ObjectStore
@@ -76,7 +78,7 @@ export async function handleResource(ctx: ResourceContext, path: ResourcePath, r
       return { code: 200, body: patched.object, warnings: patched.warnings }
     }
     case 'DELETE':
-      return { code: 200, body: await deleteObject(ctx, path.def, path.namespace, path.name, await deleteOptions(req, query)) }
+      return { code: 200, body: deletedReply(path.def, await deleteObject(ctx, path.def, path.namespace, path.name, await deleteOptions(req, query))) }
   }
   throw methodNotAllowed(method, req.url ?? '')
 }
@@ -114,13 +116,35 @@ async function handleCollectionRead(ctx: ResourceContext, path: ResourcePath, re
 
 async function deleteOptions(req: IncomingMessage, query: URLSearchParams): Promise<Parameters<typeof deleteObject>[4]> {
   const text = await readBody(req)
-  const options = text.trim() === '' ? {} : (parseBody(text, req.headers['content-type']).value as { propagationPolicy?: string; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] })
+  const options = text.trim() === '' ? {} : checkDeleteOptions(parseBody(text, req.headers['content-type']).value)
   const policy = query.get('propagationPolicy') ?? options.propagationPolicy
   return {
     ...(policy === undefined ? {} : { propagationPolicy: policy }),
     ...(options.preconditions === undefined ? {} : { preconditions: options.preconditions }),
     dryRun: query.getAll('dryRun').includes('All') || (options.dryRun ?? []).includes('All'),
   }
+}
+
+interface DeleteOptionsBody {
+  propagationPolicy?: string
+  preconditions?: { uid?: string; resourceVersion?: string }
+  dryRun?: string[]
+}
+
+const deleteOptionFields = new Set(['kind', 'apiVersion', 'propagationPolicy', 'preconditions', 'dryRun', 'gracePeriodSeconds', 'orphanDependents'])
+
+/** A DELETE body is a DeleteOptions object; anything else is refused before anything is deleted. */
+function checkDeleteOptions(value: unknown): DeleteOptionsBody {
+  if (!isPlainObject(value)) throw badRequest('the body of a DELETE must be a DeleteOptions object')
+  const o = value as Record<string, unknown>
+  const unknown = Object.keys(o).filter((k) => !deleteOptionFields.has(k))
+  if (unknown.length > 0) throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`)
+  if (o.kind !== undefined && o.kind !== 'DeleteOptions') throw badRequest(`the body of a DELETE must be a DeleteOptions object, not ${String(o.kind)}`)
+  if (o.propagationPolicy !== undefined && typeof o.propagationPolicy !== 'string') throw badRequest('propagationPolicy must be a string')
+  if (o.dryRun !== undefined && !(Array.isArray(o.dryRun) && o.dryRun.every((d) => d === 'All'))) throw badRequest('dryRun must be a list whose only allowed value is "All"')
+  const pre = o.preconditions
+  if (pre !== undefined && pre !== null && !(isPlainObject(pre) && Object.values(pre).every((v) => typeof v === 'string' || v === null))) throw badRequest('preconditions must be an object with string uid and resourceVersion')
+  return o as DeleteOptionsBody
 }
 
 async function deleteCollection(ctx: ResourceContext, path: ResourcePath, query: URLSearchParams): Promise<Reply> {
@@ -145,6 +169,10 @@ async function handleSubresource(ctx: ResourceContext, path: ResourcePath, req: 
     if (method === 'PUT') return { code: 200, body: await updateScale(ctx, writeRequest(path, await body(req, query), query), null) }
     if (method === 'PATCH') return { code: 200, body: await updateScale(ctx, writeRequest(path, await body(req, query), query), req.headers['content-type'] ?? '') }
     throw methodNotAllowed(method, req.url ?? '')
+  }
+  if (path.subresource === 'log' && path.def.subresources.log === true) {
+    if (method !== 'GET') throw methodNotAllowed(method, req.url ?? '')
+    podLog(getObject(ctx.store, path.def, path.namespace, name), query)
   }
   throw new StatusError(404, 'NotFound', `the server could not find the requested resource (${path.def.plural}/${path.subresource})`)
 }

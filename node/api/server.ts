@@ -12,7 +12,7 @@ import { verbOf, type ApiMetrics } from './metrics.js'
 import { openApiV2ContentType, openApiV3Document, openApiV3Index, openApiV3Target } from './openapi.js'
 import { parseResourcePath } from './paths.js'
 import { handleResource, type Reply, type ResourceContext } from './resources.js'
-import { StatusError, toStatusError } from './status.js'
+import { StatusError, methodNotAllowed, toStatusError } from './status.js'
 
 export interface ApiServerOptions {
   host: string
@@ -108,8 +108,14 @@ function servePublic(o: ApiServerOptions, path: string, res: ServerResponse): vo
   res.end(ok ? 'ok' : 'not ready: no leader known or not caught up')
 }
 
+/** Discovery, OpenAPI and metrics are read-only documents. */
+function isDocumentPath(path: string): boolean {
+  return path === '/metrics' || path === '/api' || path === '/apis' || /^\/api\/[^/]+$/.test(path) || /^\/apis\/[^/]+(\/[^/]+)?$/.test(path) || path.startsWith('/openapi/')
+}
+
 async function serveDiscovery(o: ApiServerOptions, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
   const path = url.pathname.replace(/\/$/, '')
+  if (req.method !== 'GET' && req.method !== 'HEAD' && (isDocumentPath(path) || path === '/openapi/v2' || path === '/openapi/v3')) throw methodNotAllowed(req.method ?? '', path)
   if (path === '/metrics') {
     res.writeHead(200, { 'content-type': o.metrics.registry.contentType })
     res.end(await o.metrics.registry.metrics())

@@ -8,7 +8,7 @@ import { apiVersionOf, type KindDefinition } from '../kinds/kind.js'
 import type { ApiObject } from '../kinds/meta.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { kindKey } from '../store/object-store.js'
-import type { WatchEvent } from '../store/watch.js'
+import { TooManyWatchesError, type WatchEvent } from '../store/watch.js'
 import { listObjects, makeFilter, tableOf } from './read.js'
 import { toStatusError } from './status.js'
 
@@ -39,7 +39,11 @@ export function serveWatch(store: ObjectStore, req: WatchRequest, res: ServerRes
     (req.namespace === undefined || o.metadata.namespace === req.namespace) && (req.name === undefined || o.metadata.name === req.name) && filter(o)
   const render = (type: string, o: ApiObject): string =>
     JSON.stringify({ type, object: req.asTable ? tableOf(req.def, [o], o.metadata.resourceVersion ?? '', req.includeObject, nowMs()) : o }) + '\n'
+  // Refused before the stream starts, so the client sees 429 and backs off rather than an empty 200.
+  if (store.watches.full) throw new TooManyWatchesError(store.watches.watchersMax)
   res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache' })
+  // Headers go out now, not with the first event: clients (client-node's Watch) wait for them before they write anything.
+  res.flushHeaders()
   let stopped = false
   let stop = (): void => {}
   let timeout: ReturnType<typeof setTimeout> | undefined

@@ -8,6 +8,7 @@ import { refOf, type PropagationPolicy, type StoreCommand } from '../store/comma
 import type { ObjectStore } from '../store/object-store.js'
 import { applyPatch, patchSchemaByKind } from './patch.js'
 import { prepareCreate, prepareUpdate, type FieldValidation, type Prepared } from './prepare.js'
+import { jsonEqual } from './json-values.js'
 import { isPlainObject } from './schema.js'
 import { StatusError, badRequest } from './status.js'
 import { getObject } from './read.js'
@@ -33,10 +34,19 @@ export interface WriteContext {
   nowIso: () => string
 }
 
-async function commit(ctx: WriteContext, command: StoreCommand, prepared: Prepared, dryRun: boolean): Promise<WriteResult> {
+async function commit(ctx: WriteContext, command: StoreCommand, prepared: Prepared, dryRun: boolean, current?: ApiObject): Promise<WriteResult> {
   if (dryRun) return { object: prepared.object, warnings: prepared.warnings }
+  // As Kubernetes does: an update that changes nothing writes nothing, so the resourceVersion stays and no watch fires.
+  if (current !== undefined && command.op === 'obj.update' && (command.expectResourceVersion === undefined || command.expectResourceVersion === current.metadata.resourceVersion) && sameExceptVersion(prepared.object, current)) {
+    return { object: current, warnings: prepared.warnings }
+  }
   const outcome = singleOutcome(await submit(ctx.submitter, command))
   return { object: outcome.object!, warnings: prepared.warnings }
+}
+
+function sameExceptVersion(a: ApiObject, b: ApiObject): boolean {
+  const strip = (o: ApiObject): ApiObject => ({ ...o, metadata: { ...o.metadata, resourceVersion: '' } })
+  return jsonEqual(strip(a), strip(b))
 }
 
 export function createObject(ctx: WriteContext, req: WriteRequest): Promise<WriteResult> {
@@ -49,7 +59,7 @@ export function replaceObject(ctx: WriteContext, req: WriteRequest, subresource?
   const current = getObject(ctx.store, req.def, req.namespace, req.name ?? '')
   const prepared = prepareUpdate(req.def, req.body, current, req.fieldValidation)
   const expect = prepared.object.metadata.resourceVersion
-  return commit(ctx, { op: 'obj.update', object: prepared.object, ...(expect === undefined || expect === '' ? {} : { expectResourceVersion: expect }), ...(subresource === undefined ? {} : { subresource }) }, prepared, req.dryRun)
+  return commit(ctx, { op: 'obj.update', object: prepared.object, ...(expect === undefined || expect === '' ? {} : { expectResourceVersion: expect }), ...(subresource === undefined ? {} : { subresource }) }, prepared, req.dryRun, current)
 }
 
 /** PATCH: apply the patch to the current object, then replace it only if nothing changed meanwhile. */
@@ -60,13 +70,23 @@ export function patchObject(ctx: WriteContext, req: WriteRequest, contentType: s
   const prepared = prepareUpdate(req.def, patched, current, req.fieldValidation)
   // A patch that set a resourceVersion asks for that precondition; otherwise the one we read.
   const expect = (patched.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? current.metadata.resourceVersion
-  return commit(ctx, { op: 'obj.update', object: prepared.object, ...(expect === undefined ? {} : { expectResourceVersion: expect }), ...(subresource === undefined ? {} : { subresource }) }, prepared, req.dryRun)
+  return commit(ctx, { op: 'obj.update', object: prepared.object, ...(expect === undefined ? {} : { expectResourceVersion: expect }), ...(subresource === undefined ? {} : { subresource }) }, prepared, req.dryRun, current)
 }
 
 export interface DeleteOptions {
   propagationPolicy?: string
   preconditions?: { uid?: string; resourceVersion?: string }
   dryRun: boolean
+}
+
+/** Kinds whose DELETE answers with the object, as Kubernetes' registries with ReturnDeletedObject do; the others answer with a Status. */
+const returnsDeletedObject = new Set(['Pod', 'Service', 'Namespace'])
+
+/** The body of a DELETE reply: the object, or a Success Status naming it (client-node decodes `deleteNamespacedReplicationController` as a V1Status). */
+export function deletedReply(def: KindDefinition, deleted: ApiObject): unknown {
+  if (def.group === '' && returnsDeletedObject.has(def.kind)) return deleted
+  const details = { name: deleted.metadata.name, ...(def.group === '' ? {} : { group: def.group }), kind: def.plural, uid: deleted.metadata.uid }
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details }
 }
 
 export async function deleteObject(ctx: WriteContext, def: KindDefinition, namespace: string | undefined, name: string, options: DeleteOptions): Promise<ApiObject> {
@@ -102,6 +122,7 @@ export async function updateScale(ctx: WriteContext, req: WriteRequest, contentT
   const current = getObject(ctx.store, req.def, req.namespace, req.name ?? '')
   const currentScale = scaleOf(req.def, current)
   const scale = contentType === null ? req.body : applyPatch(currentScale, req.body, contentType)
+  checkScaleBody(scale, req.name ?? '', req.fieldValidation)
   const replicas = (scale as { spec?: { replicas?: unknown } } | null)?.spec?.replicas
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
     throw new StatusError(422, 'Invalid', `Scale.autoscaling "${req.name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`)
@@ -109,8 +130,22 @@ export async function updateScale(ctx: WriteContext, req: WriteRequest, contentT
   const expect = (scale as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion ?? current.metadata.resourceVersion
   const updated = structuredClone(current)
   setPath(updated, req.def.subresources.scale!.specReplicasPath, replicas)
-  const result = await commit(ctx, { op: 'obj.update', object: updated, ...(expect === undefined ? {} : { expectResourceVersion: expect }) }, { object: updated, warnings: [] }, req.dryRun)
+  const result = await commit(ctx, { op: 'obj.update', object: updated, ...(expect === undefined ? {} : { expectResourceVersion: expect }) }, { object: updated, warnings: [] }, req.dryRun, current)
   return scaleOf(req.def, result.object)
+}
+
+const scaleFields = new Set(['kind', 'apiVersion', 'metadata', 'spec', 'status'])
+
+/** A Scale body must be a Scale (the kind of the subresource, not of its object) for the object in the URL. */
+function checkScaleBody(scale: unknown, name: string, fieldValidation: string): void {
+  if (!isPlainObject(scale)) throw badRequest('the body of a scale request must be an autoscaling/v1 Scale object')
+  const { kind, apiVersion, metadata } = scale as { kind?: unknown; apiVersion?: unknown; metadata?: { name?: unknown } }
+  if ((kind !== undefined && kind !== 'Scale') || (apiVersion !== undefined && apiVersion !== 'autoscaling/v1')) {
+    throw badRequest(`${String(kind)} in version "${String(apiVersion)}" cannot be handled as a Scale: the scale subresource takes kind Scale, apiVersion autoscaling/v1`)
+  }
+  if (metadata?.name !== undefined && metadata.name !== name) throw badRequest(`the name of the object (${String(metadata.name)}) does not match the name on the URL (${name})`)
+  const unknown = Object.keys(scale).filter((k) => !scaleFields.has(k))
+  if (unknown.length > 0 && fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`)
 }
 
 function setPath(object: Record<string, unknown>, path: string, value: unknown): void {

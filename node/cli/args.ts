@@ -9,7 +9,9 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
   try {
     return parseArgs({ args, options, allowPositionals: true })
   } catch (err) {
-    throw new UsageError((err as Error).message)
+    // Node's own wording for an unknown flag runs to three lines of advice; one clear line is enough.
+    const unknown = /^Unknown option '([^']+)'/.exec((err as Error).message)
+    throw new UsageError(unknown === null ? (err as Error).message : `unknown flag ${unknown[1]}`)
   }
 }
 

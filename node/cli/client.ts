@@ -2,7 +2,7 @@
 // --kubeconfig, $KUBECONFIG, --data-dir (the local peer's kubeconfig) or the
 // default data directory; requests go over HTTPS trusting the cluster CA.
 import { readFile } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
+import { request as httpRequest, type Agent as HttpAgent } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -25,8 +25,16 @@ export interface TargetFlags {
   context?: string | undefined
 }
 
+/** Which kubeconfig the flags name: --kubeconfig, then --data-dir (explicit flags beat the environment), then $KUBECONFIG, then the default data dir. */
+export function kubeconfigPath(flags: TargetFlags): string {
+  if (flags.kubeconfig !== undefined) return flags.kubeconfig
+  if (flags['data-dir'] !== undefined) return join(flags['data-dir'], 'kubeconfig')
+  const fromEnv = process.env.KUBECONFIG?.split(':')[0]
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(defaultDataDir, 'kubeconfig')
+}
+
 export async function resolveTarget(flags: TargetFlags): Promise<ApiTarget> {
-  const path = flags.kubeconfig ?? process.env.KUBECONFIG?.split(':')[0] ?? join(flags['data-dir'] ?? defaultDataDir, 'kubeconfig')
+  const path = kubeconfigPath(flags)
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -48,8 +56,12 @@ export interface RequestOptions {
   contentType?: string
   accept?: string
   timeoutMs?: number
-  /** Called with each chunk (watch streams); the promise settles when the stream ends. */
-  onChunk?: (chunk: string) => void
+  /** Called with each chunk (watch streams, followed logs) and the response status; the promise settles when the stream ends. */
+  onChunk?: (chunk: string, status: number) => void
+  /** Abort the request (ends a watch). */
+  signal?: AbortSignal
+  /** Reuse connections (benchmarks, long sessions); by default Node's global agent. */
+  agent?: HttpAgent
 }
 
 export function apiRequest(target: ApiTarget, method: string, path: string, o: RequestOptions = {}): Promise<ApiResponse> {
@@ -62,12 +74,12 @@ export function apiRequest(target: ApiTarget, method: string, path: string, o: R
     headers['content-length'] = String(Buffer.byteLength(o.body))
   }
   return new Promise((resolve, reject) => {
-    const options = { method, headers, ...(secure ? { ca: target.caPem, rejectUnauthorized: target.insecureSkipTlsVerify !== true } : {}) }
+    const options = { method, headers, ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.agent === undefined ? {} : { agent: o.agent }), ...(secure ? { ca: target.caPem, rejectUnauthorized: target.insecureSkipTlsVerify !== true } : {}) }
     const req = (secure ? httpsRequest : httpRequest)(url, options, (res) => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => {
-        if (o.onChunk !== undefined) o.onChunk(chunk)
+        if (o.onChunk !== undefined) o.onChunk(chunk, res.statusCode ?? 0)
         else text += chunk
       })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }))

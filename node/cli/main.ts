@@ -17,10 +17,32 @@ function packageVersion(): string {
   return 'unknown'
 }
 
+const resourceHelp = `
+resource commands (get, describe, create, apply, delete, scale, logs) talk to a peer's
+Kubernetes API, the one kubectl uses. Resource types are what the server lists
+(pods/pod/po, replicationcontrollers/rc, services/svc, namespaces/ns, nodes/no,
+endpoints/ep, events/ev, ...); TYPE/NAME works too. Flags:
+  -n, --namespace NS        the namespace (default: the kubeconfig context's, else default)
+  -A, --all-namespaces      list across namespaces
+  -l, --selector SEL        label selector, e.g. name=frontend,tier!=db
+  --field-selector SEL      field selector, e.g. spec.nodeName=host-a
+  -o, --output FORMAT       wide, json, yaml or name
+  -w, --watch               keep printing changes (get)
+  -f, --filename PATH       a manifest, a directory of them, or - (YAML or JSON, --- separated)
+  --kubeconfig FILE, --data-dir DIR, --context NAME   which cluster (default: ~/.shoal/kubeconfig)`
+
 const commands: Record<string, Command> = {
   up: { summary: 'start this host\'s peer (bootstrap, join, or rejoin)', run: async (args) => (await import('./up.js')).up(args) },
   members: { summary: 'list the peers of the cluster', run: async (args) => (await import('./members.js')).members(args) },
   leave: { summary: 'remove a peer from the cluster cleanly and stop it', run: async (args) => (await import('./members.js')).leave(args) },
+  get: { summary: 'list objects as a table (-o wide|json|yaml|name, -l, -A, -w)', run: async (args) => (await import('./get.js')).get(args) },
+  describe: { summary: 'show objects in detail, with their events', run: async (args) => (await import('./describe.js')).describe(args) },
+  create: { summary: 'create the objects in -f FILE|DIR|-', run: async (args) => (await import('./write-commands.js')).create(args) },
+  apply: { summary: 'create or update the objects in -f FILE|DIR|- (three-way merge)', run: async (args) => (await import('./apply.js')).apply(args) },
+  delete: { summary: 'delete objects by name, -l selector, --all, or -f FILE', run: async (args) => (await import('./write-commands.js')).remove(args) },
+  scale: { summary: 'set the replicas of a controller: scale rc NAME --replicas=N', run: async (args) => (await import('./write-commands.js')).scale(args) },
+  logs: { summary: "print a pod's logs: logs POD [-c CONTAINER] [-f]", run: async (args) => (await import('./write-commands.js')).logs(args) },
+  kubeconfig: { summary: 'print a kubeconfig for this peer (--server URL to point elsewhere)', run: async (args) => (await import('./kubeconfig-command.js')).kubeconfig(args) },
   version: {
     summary: 'print the version',
     run: () => {
@@ -33,6 +55,7 @@ const commands: Record<string, Command> = {
     run: () => {
       console.log('usage: shoal COMMAND [ARGS]\n\ncommands:')
       for (const [name, c] of Object.entries(commands)) console.log(`  ${name.padEnd(12)} ${c.summary}`)
+      console.log(resourceHelp)
       return 0
     },
   },

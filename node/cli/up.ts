@@ -7,7 +7,7 @@ import { defaultDataDir } from './client.js'
 
 export const upUsage = `usage: shoal up [--data-dir DIR] [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
                 [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]
-                [--dead-voter-grace-ms MS] [--insecure-http]`
+                [--dead-voter-grace-ms MS] [--insecure-http] [--snapshot-every-entries N]`
 
 export async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -23,6 +23,7 @@ export async function up(args: string[]): Promise<number> {
     'dead-voter-grace-ms': { type: 'string', default: String(defaultPeerOptions.deadVoterGraceMs) },
     'bench-endpoints': { type: 'boolean', default: false },
     'insecure-http': { type: 'boolean', default: false },
+    'snapshot-every-entries': { type: 'string', default: String(defaultPeerOptions.snapshotEveryEntries) },
   })
   const dataDir = values['data-dir'] ?? defaultDataDir
   const votersMax = Number(values.voters)
@@ -37,6 +38,7 @@ export async function up(args: string[]): Promise<number> {
     votersMax,
     tickIntervalMs: Number(values['tick-ms']),
     deadVoterGraceMs: Number(values['dead-voter-grace-ms']),
+    snapshotEveryEntries: positiveInteger(values['snapshot-every-entries'], '--snapshot-every-entries'),
     benchEndpoints: values['bench-endpoints'],
     insecureHttp: values['insecure-http'],
     ...(values.name === undefined ? {} : { name: values.name }),
@@ -89,4 +91,10 @@ function waitForShutdown(peer: Peer, leaveOnTerminate: boolean): Promise<number>
       void stop(false)
     }
   })
+}
+
+function positiveInteger(text: string, flag: string): number {
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} wants a whole number above 0, not ${text}`)
+  return value
 }

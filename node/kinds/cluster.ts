@@ -40,7 +40,8 @@ interface NodeView {
 export function nodeStatusText(o: ApiObject): string {
   const { spec, status } = o as ApiObject & NodeView
   const ready = status?.conditions?.find((c) => c.type === 'Ready')
-  const text = ready === undefined ? 'Unknown' : ready.status === 'True' ? 'Ready' : ready.status === 'False' ? 'NotReady' : 'Unknown'
+  // As kubectl prints it: anything but Ready=True is NotReady; Unknown only when there is no Ready condition.
+  const text = ready === undefined ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady'
   return spec?.unschedulable === true ? `${text},SchedulingDisabled` : text
 }
 

@@ -1,7 +1,8 @@
 // The Raft application of a peer: the cluster registry and the object store,
-// applied together. One LevelDB batch per Ready holds every change and the
-// applied index, so a peer killed at any moment replays exactly what it lacks
-// (the Raft log is the durable record; this state is rebuilt from it).
+// applied together. Every change and the applied index reach LevelDB in one
+// batch (the driver adds them to the next Ready's), so a peer killed at any
+// moment replays exactly what it lacks (the Raft log is the durable record;
+// this state is rebuilt from it).
 import { Packr } from 'msgpackr'
 import type { RaftApplication } from '../../consensus/driver.js'
 import type { StoreBatchOperation } from '../../consensus/log-store.js'
@@ -38,6 +39,16 @@ export class PeerState implements RaftApplication {
     readonly store: ObjectStore,
   ) {}
 
+  /** Changes applied in memory but not yet handed to LevelDB, with the applied index last. */
+  private pendingWrites: StoreBatchOperation[] = []
+
+  takePendingWrites(): StoreBatchOperation[] {
+    if (this.pendingWrites.length === 0) return []
+    const ops = lastWritePerKey(this.pendingWrites)
+    this.pendingWrites = []
+    return ops
+  }
+
   async load(): Promise<void> {
     const applied = await this.db.get(appliedKey)
     this.appliedIndex = applied === undefined ? 0 : Number(decoder.decode(applied))
@@ -58,7 +69,8 @@ export class PeerState implements RaftApplication {
       else if (registryOps.has(command.op) && this.registry.applyCommand(command as unknown as RegistryCommand, ops)) registryApplied.push(command as unknown as RegistryCommand)
     }
     ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(last.index)) })
-    await this.db.batch(lastWritePerKey(ops))
+    // Written with the next Ready's synced batch (or when the driver is idle): see takePendingWrites.
+    for (const op of ops) this.pendingWrites.push(op)
     this.setApplied(last.index)
     for (const e of events) this.store.watches.publish(e)
     this.registry.notify(registryApplied)
@@ -89,7 +101,8 @@ export class PeerState implements RaftApplication {
 
   async restore(snapshot: Snapshot): Promise<void> {
     const state: SnapshotState = snapshot.data.byteLength === 0 ? { registry: { peers: [], settings: [] }, objects: [] } : (packr.unpack(snapshot.data) as SnapshotState)
-    const ops: StoreBatchOperation[] = []
+    // Deferred writes go first: the restore's deletions are computed from the state they describe.
+    const ops: StoreBatchOperation[] = this.takePendingWrites()
     this.registry.restoreState(state.registry, ops)
     this.store.restore(state.objects, snapshot.metadata.index, ops)
     ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(snapshot.metadata.index)) })

@@ -77,4 +77,13 @@ export class WatchWindow {
   get watchers(): number {
     return this.listeners.size
   }
+
+  get watchersMax(): number {
+    return this.options.watchersMax
+  }
+
+  /** No room for another watch. */
+  get full(): boolean {
+    return this.listeners.size >= this.options.watchersMax
+  }
 }

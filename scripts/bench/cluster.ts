@@ -12,7 +12,7 @@ import { percentile, report, round } from './report.js'
 
 const peerArgs = ['--bench-endpoints']
 
-async function startCluster(size: number): Promise<{ c: ProcessCluster; peers: PeerProcess[] }> {
+export async function startCluster(size: number): Promise<{ c: ProcessCluster; peers: PeerProcess[] }> {
   const c = await ProcessCluster.create()
   try {
     const peers = await Promise.all(Array.from({ length: size }, (_, k) => c.add(`b${k + 1}`)))
@@ -28,7 +28,7 @@ async function startCluster(size: number): Promise<{ c: ProcessCluster; peers: P
 }
 
 /** Every listed peer sees `count` peers, all voters or the leader (up to 5), all alive. */
-async function allAlive(c: ProcessCluster, peers: PeerProcess[], count: number, timeoutMs = 120_000): Promise<void> {
+export async function allAlive(c: ProcessCluster, peers: PeerProcess[], count: number, timeoutMs = 120_000): Promise<void> {
   const voters = Math.min(count, 5) - (Math.min(count, 5) % 2 === 0 ? 1 : 0)
   await until(async () => {
     const views = await Promise.all(peers.map((p) => c.view(p)))
@@ -38,7 +38,7 @@ async function allAlive(c: ProcessCluster, peers: PeerProcess[], count: number, 
   }, timeoutMs, `${count} peers, ${voters} voters, all alive`)
 }
 
-async function leaderOf(c: ProcessCluster, peers: PeerProcess[]): Promise<PeerProcess> {
+export async function leaderOf(c: ProcessCluster, peers: PeerProcess[]): Promise<PeerProcess> {
   const name = await until(async () => leaderName(await c.view(peers[0]!)), 10_000, 'a leader')
   return peers.find((p) => p.name === name)!
 }

@@ -18,6 +18,8 @@ class Peer {
   driver: RaftDriver | null = null
   store: LevelLogStore | null = null
   readonly applied: string[] = []
+  /** Snapshots received from the leader since the last start. */
+  restores = 0
 
   constructor(
     readonly id: NodeId,
@@ -40,12 +42,19 @@ class TestCluster {
     setImmediate(() => this.peers.get(m.to)?.driver?.receive(decodeMessage(bytes)))
   }
 
+  /** Compact every this many applied entries (0: never); the application's state is its list of applied values. */
+  snapshotEveryEntries = 0
+
   async start(id: NodeId, bootstrap: boolean): Promise<Peer> {
     const peer = this.peers.get(id)!
     const store = await LevelLogStore.open(peer.dir)
     if (bootstrap) await store.bootstrap(bootstrapState(ids))
-    const node = new RaftNode({ id, electionTicks: 10, heartbeatTicks: 1 }, await store.load())
+    const state = await store.load()
+    const node = new RaftNode({ id, electionTicks: 10, heartbeatTicks: 1 }, state)
+    // The application keeps no state of its own: a restart begins from the stored snapshot, then replays the log.
     peer.applied.length = 0
+    peer.restores = 0
+    if (state.snapshot !== null && state.snapshot.data.byteLength > 0) peer.applied.push(...(JSON.parse(decoder.decode(state.snapshot.data)) as string[]))
     peer.store = store
     peer.driver = new RaftDriver({
       node,
@@ -55,8 +64,14 @@ class TestCluster {
         apply: (entries: readonly Entry[]) => {
           for (const e of entries) if (e.type === EntryType.Normal && e.data.byteLength > 0) peer.applied.push(decoder.decode(e.data))
         },
-        restore: () => {},
+        restore: (snapshot) => {
+          peer.restores++
+          peer.applied.length = 0
+          peer.applied.push(...(JSON.parse(decoder.decode(snapshot.data)) as string[]))
+        },
+        snapshotData: () => encoder.encode(JSON.stringify(peer.applied)),
       },
+      snapshotEveryEntries: this.snapshotEveryEntries,
       tickIntervalMs: 10,
       pendingProposalsMax: 1000,
       pendingReadsMax: 100,
@@ -155,5 +170,27 @@ describe('RaftDriver on LevelDB', () => {
     c.cut.clear()
     const settled = await Promise.all(pending)
     expect(settled.filter((r) => typeof r === 'number').length).toBe(1000)
+  })
+
+  it('compacts its log into snapshots, and a follower that fell behind the compaction catches up from one', async () => {
+    const c = await startCluster()
+    for (const id of ids) await c.kill(id)
+    c.snapshotEveryEntries = 50
+    for (const id of ids) await c.start(id, false)
+    const leader = await c.waitForLeader()
+    for (let k = 0; k < 120; k++) await leader.driver!.propose(encoder.encode(`a${k}`))
+    await until(() => [...c.peers.values()].every((p) => p.applied.length === 120))
+    for (const p of c.peers.values()) expect(p.driver!.node.status().firstIndex).toBeGreaterThan(50)
+    const follower = [...c.peers.values()].find((p) => p !== leader)!
+    const followerLastIndex = follower.driver!.node.status().lastIndex
+    await c.kill(follower.id)
+    for (let k = 0; k < 120; k++) await leader.driver!.propose(encoder.encode(`b${k}`))
+    // The leader no longer has the entries the follower lacks: it must send a snapshot.
+    expect(leader.driver!.node.status().firstIndex).toBeGreaterThan(followerLastIndex + 1)
+    const restarted = await c.start(follower.id, false)
+    await until(() => restarted.applied.length === 240)
+    expect(restarted.restores).toBe(1)
+    expect(restarted.applied).toEqual([...Array.from({ length: 120 }, (_, k) => `a${k}`), ...Array.from({ length: 120 }, (_, k) => `b${k}`)])
+    expect(leader.driver!.compactions).toBeGreaterThan(0)
   })
 })
