@@ -92,7 +92,8 @@ export function prepareCreate(def: KindDefinition, body: unknown, namespace: str
   delete meta.resourceVersion
   delete meta.deletionTimestamp
   meta.uid = randomUUID()
-  meta.creationTimestamp = nowIso
+  // Kubernetes' timestamps are RFC 3339 in whole seconds (metav1.Time); clients print them as they are.
+  meta.creationTimestamp = nowIso.replace(/\.\d+Z$/, 'Z')
   meta.generation = 1
   if (def.initialStatus !== undefined) object.status = { ...def.initialStatus(object), ...(isPlainObject(object.status) ? object.status : {}) }
   return { object, warnings }

@@ -8,6 +8,11 @@ import { StatusError, badRequest } from './status.js'
 export const requestBodyMaxBytes = 3 * 1024 * 1024
 
 export async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readBodyBytes(req)).toString('utf8')
+}
+
+/** The body as bytes (protobuf bodies are not text). */
+export async function readBodyBytes(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > requestBodyMaxBytes) throw tooLarge()
   const chunks: Buffer[] = []
@@ -17,7 +22,7 @@ export async function readBody(req: IncomingMessage): Promise<string> {
     if (size > requestBodyMaxBytes) throw tooLarge()
     chunks.push(chunk)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
 }
 
 function tooLarge(): StatusError {

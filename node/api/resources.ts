@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ObjectStore } from '../store/object-store.js'
 import type { ResourcePath } from './paths.js'
 import { getObject, listBody, listObjects, parseLimit, tableOf, wantsTable } from './read.js'
-import { parseBody, readBody } from './request.js'
+import { decodeProtobufObject, isProtobufContentType } from './protobuf.js'
+import { parseBody, readBody, readBodyBytes } from './request.js'
 import { isPlainObject } from './schema.js'
 import { StatusError, badRequest, methodNotAllowed } from './status.js'
 import { serveWatch } from './watch-http.js'
@@ -33,6 +34,7 @@ function fieldValidation(query: URLSearchParams): FieldValidation {
 }
 
 async function body(req: IncomingMessage, query: URLSearchParams): Promise<unknown> {
+  if (isProtobufContentType(req.headers['content-type'])) return decodeProtobufObject(await readBodyBytes(req))
   const parsed = parseBody(await readBody(req), req.headers['content-type'])
   if (parsed.duplicateFields.length > 0 && fieldValidation(query) === 'Strict') {
     throw badRequest(`strict decoding error: ${parsed.duplicateFields.map((f) => `duplicate field "${f}"`).join(', ')}`)

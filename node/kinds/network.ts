@@ -35,9 +35,14 @@ function validateService(o: ApiObject): FieldCause[] {
   const { spec } = o as ApiObject & ServiceView
   const causes: FieldCause[] = []
   const ports = spec?.ports ?? []
-  if (ports.length === 0 && spec?.clusterIP !== 'None') causes.push({ reason: 'FieldValueRequired', field: 'spec.ports', message: 'Required value' })
+  // Headless and ExternalName services may have no ports (`kubectl create service externalname` sends none).
+  if (ports.length === 0 && spec?.clusterIP !== 'None' && spec?.type !== 'ExternalName') causes.push({ reason: 'FieldValueRequired', field: 'spec.ports', message: 'Required value' })
   const names = new Set<string>()
+  const nodePorts = new Set<string>()
   ports.forEach((p, k) => {
+    const nodePortKey = `${p.nodePort}/${p.protocol ?? 'TCP'}`
+    if (p.nodePort !== undefined && nodePorts.has(nodePortKey)) causes.push({ reason: 'FieldValueDuplicate', field: `spec.ports[${k}].nodePort`, message: `Duplicate value: ${p.nodePort}` })
+    if (p.nodePort !== undefined) nodePorts.add(nodePortKey)
     if (ports.length > 1 && (p.name === undefined || p.name === '')) causes.push({ reason: 'FieldValueRequired', field: `spec.ports[${k}].name`, message: 'Required value' })
     if (p.name !== undefined && names.has(p.name)) causes.push({ reason: 'FieldValueDuplicate', field: `spec.ports[${k}].name`, message: `Duplicate value: "${p.name}"` })
     if (p.name !== undefined) names.add(p.name)

@@ -208,3 +208,31 @@ export function validatePodSpec(spec: Record<string, unknown>, path: string): Fi
   })
   return causes
 }
+
+type ResourceMap = Record<string, string | number>
+interface ContainerResources {
+  resources?: { requests?: ResourceMap; limits?: ResourceMap }
+}
+
+/**
+ * A pod's QoS class as Kubernetes computes it: BestEffort when no container asks for or
+ * caps CPU or memory; Guaranteed when every container caps both and asks for exactly its
+ * caps (a request left out defaults to the limit); Burstable otherwise.
+ */
+export function qosClassOf(spec: Record<string, unknown>): 'BestEffort' | 'Burstable' | 'Guaranteed' {
+  const containers = [...((spec.containers ?? []) as ContainerResources[]), ...((spec.initContainers ?? []) as ContainerResources[])]
+  const compute = ['cpu', 'memory']
+  let any = false
+  let guaranteed = containers.length > 0
+  for (const c of containers) {
+    const requests = c.resources?.requests ?? {}
+    const limits = c.resources?.limits ?? {}
+    if (compute.some((r) => requests[r] !== undefined || limits[r] !== undefined)) any = true
+    for (const r of compute) {
+      const limit = limits[r]
+      const request = requests[r] ?? limit
+      if (limit === undefined || String(request) !== String(limit)) guaranteed = false
+    }
+  }
+  return !any ? 'BestEffort' : guaranteed ? 'Guaranteed' : 'Burstable'
+}

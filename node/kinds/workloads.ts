@@ -2,7 +2,7 @@
 import { s, type FieldCause } from '../api/schema.js'
 import type { KindDefinition } from './kind.js'
 import { topLevel, type ApiObject } from './meta.js'
-import { defaultPodSpec, podSpecSchema, podStatusSchema, podTemplateSchema, validatePodSpec } from './pod-spec.js'
+import { qosClassOf, defaultPodSpec, podSpecSchema, podStatusSchema, podTemplateSchema, validatePodSpec } from './pod-spec.js'
 import { age, renderLabelMap } from './printing.js'
 
 interface ContainerStatus {
@@ -69,7 +69,7 @@ export const podKind: KindDefinition = {
   ],
   defaults: (o) => defaultPodSpec(((o.spec ??= {}) as Record<string, unknown>)),
   validate: (o) => validatePodSpec((o.spec ?? {}) as Record<string, unknown>, 'spec'),
-  initialStatus: () => ({ phase: 'Pending', qosClass: 'BestEffort' }),
+  initialStatus: (o) => ({ phase: 'Pending', qosClass: qosClassOf((o.spec ?? {}) as Record<string, unknown>) }),
 }
 
 interface ReplicationControllerView {

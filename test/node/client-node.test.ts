@@ -242,19 +242,23 @@ describe('client-node Watch on a follower', () => {
   it('answers a resourceVersion older than its history with an ERROR event carrying 410 Expired', async () => {
     // A restarted peer's watch history starts where it restarted, so resourceVersion 1 is then out of reach.
     const restarted = followers[1]!
-    await onLeader.createNamespacedPod({ namespace: 'default', body: podOf('before-restart', { app: 'r' }) })
+    const namespace = 'relist'
+    await onLeader.createNamespace({ body: { metadata: { name: namespace } } })
+    await onLeader.createNamespacedPod({ namespace, body: podOf('before-restart', { app: 'r' }) })
     await cluster.kill(restarted)
     cluster.start(restarted)
+    // It prints where its API is once it has rewritten its kubeconfig.
+    await until(() => /API on https:/.test(restarted.output) || undefined, 30_000, `${restarted.name} to restart`)
     const config = kubeconfigOf(restarted)
-    await until(() => config.makeApiClient(CoreV1Api).readNamespacedPod({ namespace: 'default', name: 'before-restart' }), 30_000, 'the restarted peer to serve')
-    const ancient = await watchPods(config, 'default', { resourceVersion: '1' })
+    await until(() => config.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name: 'before-restart' }), 30_000, 'the restarted peer to serve')
+    const ancient = await watchPods(config, namespace, { resourceVersion: '1' })
     await ancient.ended
     expect(ancient.seen).toEqual([{ type: 'ERROR', name: '', resourceVersion: '', code: 410, reason: 'Expired' }])
     // What a client does next: list, then watch from the list's resourceVersion.
-    const list = await config.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: 'default' })
+    const list = await config.makeApiClient(CoreV1Api).listNamespacedPod({ namespace })
     expect(list.items.map((p) => p.metadata?.name)).toContain('before-restart')
-    const rewatch = await watchPods(config, 'default', { resourceVersion: list.metadata!.resourceVersion! })
-    await onLeader.deleteNamespacedPod({ namespace: 'default', name: 'before-restart' })
+    const rewatch = await watchPods(config, namespace, { resourceVersion: list.metadata!.resourceVersion! })
+    await onLeader.deleteNamespacedPod({ namespace, name: 'before-restart' })
     await until(() => rewatch.seen.length >= 1 || undefined, 5000, 'the delete after the relist')
     rewatch.stop()
     expect(rewatch.seen).toMatchObject([{ type: 'DELETED', name: 'before-restart' }])
