@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type V1Pod, type V1ReplicationController, type V1Service } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ProcessCluster, leaderName, until, type PeerProcess } from './process-cluster.js'
+import { startVotingCluster, until, type PeerProcess, type ProcessCluster } from './process-cluster.js'
 
 let cluster: ProcessCluster
 let leader: PeerProcess
@@ -23,19 +23,7 @@ function kubeconfigOf(peer: PeerProcess): KubeConfig {
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create()
-  const peers = await Promise.all(['cn1', 'cn2', 'cn3'].map((n) => cluster.add(n)))
-  cluster.start(peers[0]!)
-  const token = await cluster.tokenOf(peers[0]!)
-  for (const p of peers.slice(1)) cluster.start(p, ['--join', token])
-  const name = await until(async () => {
-    const view = await cluster.view(peers[0]!)
-    const voters = view.peers.filter((p) => p.raftRole === 'leader' || p.raftRole === 'voter')
-    return voters.length === 3 ? leaderName(view) : undefined
-  }, 30_000, '3 voters and a leader')
-  leader = peers.find((p) => p.name === name)!
-  followers = peers.filter((p) => p !== leader)
-  for (const p of peers) await cluster.target(p)
+  ;({ cluster, leader, followers } = await startVotingCluster(['cn1', 'cn2', 'cn3']))
   onLeader = kubeconfigOf(leader).makeApiClient(CoreV1Api)
   onFollower = kubeconfigOf(followers[0]!).makeApiClient(CoreV1Api)
   for (const api of [onLeader, onFollower]) await until(() => api.readNamespace({ name: 'default' }), 30_000, 'the default namespace')

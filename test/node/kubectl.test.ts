@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
-import { ProcessCluster, leaderName, until, type PeerProcess } from './process-cluster.js'
+import { startVotingCluster, until, type PeerProcess, type ProcessCluster } from './process-cluster.js'
 
 const guestbook = new URL('../../examples/guestbook/', import.meta.url).pathname
 const kubectlTimeoutMs = 20_000
@@ -23,23 +23,8 @@ let leader: PeerProcess
 let followers: PeerProcess[]
 
 beforeAll(async () => {
-  cluster = await ProcessCluster.create()
-  const peers = await Promise.all(['kc1', 'kc2', 'kc3'].map((n) => cluster.add(n)))
-  cluster.start(peers[0]!)
-  const token = await cluster.tokenOf(peers[0]!)
-  for (const p of peers.slice(1)) cluster.start(p, ['--join', token])
-  const name = await until(async () => {
-    const view = await cluster.view(peers[0]!)
-    const voters = view.peers.filter((p) => p.raftRole === 'leader' || p.raftRole === 'voter')
-    return voters.length === 3 ? leaderName(view) : undefined
-  }, 30_000, '3 voters and a leader')
-  leader = peers.find((p) => p.name === name)!
-  followers = peers.filter((p) => p !== leader)
-  for (const p of peers) {
-    const target = await cluster.target(p)
-    await until(async () => (await cluster.request(p, 'GET', '/api/v1/namespaces/default')).status === 200 || undefined, 30_000, `${p.name} to serve the default namespace`)
-    expect(target.server).toMatch(/^https:/)
-  }
+  ;({ cluster, leader, followers } = await startVotingCluster(['kc1', 'kc2', 'kc3']))
+  for (const p of [leader, ...followers]) expect((await cluster.target(p)).server).toMatch(/^https:/)
 }, 60_000)
 
 afterAll(async () => {

@@ -138,3 +138,27 @@ export class ProcessCluster {
 export function leaderName(view: ClusterView): string | undefined {
   return view.peers.find((p) => p.peerId === view.leaderId)?.name
 }
+
+export interface VotingCluster {
+  cluster: ProcessCluster
+  peers: PeerProcess[]
+  leader: PeerProcess
+  followers: PeerProcess[]
+}
+
+/** Peers joined through the first one's token, once all are voters under one leader and every API serves the default namespace. */
+export async function startVotingCluster(names: string[], extraArgs: string[] = []): Promise<VotingCluster> {
+  const cluster = await ProcessCluster.create()
+  const peers = await Promise.all(names.map((n) => cluster.add(n)))
+  cluster.start(peers[0]!, extraArgs)
+  const token = await cluster.tokenOf(peers[0]!)
+  for (const p of peers.slice(1)) cluster.start(p, ['--join', token, ...extraArgs])
+  const name = await until(async () => {
+    const view = await cluster.view(peers[0]!)
+    const voters = view.peers.filter((p) => p.raftRole === 'leader' || p.raftRole === 'voter')
+    return voters.length === Math.min(peers.length, 5) ? leaderName(view) : undefined
+  }, 30_000, `${names.length} voters and a leader`)
+  for (const p of peers) await until(async () => (await cluster.request(p, 'GET', '/api/v1/namespaces/default')).status === 200 || undefined, 30_000, `${p.name} to serve the default namespace`)
+  const leader = peers.find((p) => p.name === name)!
+  return { cluster, peers, leader, followers: peers.filter((p) => p !== leader) }
+}
