@@ -24,7 +24,7 @@ import { startPeerApi } from './peer-api-server.js'
 import type { ResourceContext } from './api/resources.js'
 import { withDeadline } from './api/submit.js'
 import { peerRpcHandlers, type JoinAnswer, type JoinRequest } from './peer-rpc.js'
-import { submitOnLeader } from './api/submit.js'
+import { SubmitBatcher } from './api/submit.js'
 import { coreKinds } from './kinds/cluster.js'
 import { ClusterRegistry } from './registry.js'
 import { PeerState } from './state/peer-state.js'
@@ -62,6 +62,7 @@ export const defaultPeerOptions = { votersMax: 5, tickIntervalMs: 50, electionTi
 
 interface PeerParts {
   host: PeerHost
+  submitter: SubmitBatcher
   driver: RaftDriver
   registry: ClusterRegistry
   state: PeerState
@@ -85,6 +86,8 @@ export class Peer {
   readonly gossip: GossipMembership
   readonly rpc: RpcEndpoint
   readonly identity: ClusterIdentity
+  /** Takes store commands through Raft, batched (see api/submit.ts). */
+  readonly submitter: SubmitBatcher
   private readonly network: RaftNetwork
   private readonly store: LevelLogStore
   private readonly autopilot: Autopilot
@@ -117,6 +120,7 @@ export class Peer {
     this.gossip = parts.gossip
     this.rpc = parts.rpc
     this.identity = parts.identity
+    this.submitter = parts.submitter
     this.network = parts.network
     this.store = parts.store
     this.autopilot = parts.autopilot
@@ -175,7 +179,7 @@ export class Peer {
     if (bootstrapping) this.driver.campaign()
     this.autopilot.start()
     this.connections.start()
-    this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, rpc: () => this.rpc, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0' })
+    this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, submitter: this.submitter, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0' })
     this.nodeObjects.start()
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
     // and once the API listens (it needs the CA, which arrives through the log) its address too.
@@ -240,7 +244,7 @@ export class Peer {
   resourceContext(): ResourceContext {
     return {
       store: this.state.store,
-      submitter: { driver: this.driver, state: this.state, rpc: () => this.rpc },
+      submitter: this.submitter,
       nowIso: () => new Date().toISOString(),
       nowMs: () => Date.now(),
       linearizableRead: async () => {
@@ -355,15 +359,15 @@ function wire(
   const d = driver
   let rpc: RpcEndpoint | null = null
   const ctx = { clusterId: identity.clusterId, driver: d, registry, rpc: () => rpc!, now: () => Date.now() }
-  const submitter = { driver: d, state: peerState, rpc: () => rpc! }
+  const submitter = new SubmitBatcher({ driver: d, state: peerState, rpc: () => rpc! })
   rpc = new RpcEndpoint({
     host,
-    handlers: { ...peerRpcHandlers(ctx), 'store.submit': (request) => submitOnLeader(submitter, request as StoreCommand) },
+    handlers: { ...peerRpcHandlers(ctx), 'store.submit': (request) => submitter.proposeForwarded(request) },
   })
   const apiAddress = { value: null as string | null }
   const gossip = new GossipMembership({ host, localHealth: () => localHealth(identity.name, host, d, () => apiAddress.value) })
   const autopilot = new Autopilot({ driver: d, registry, gossip, votersMax: options.votersMax, deadVoterGraceMs: options.deadVoterGraceMs })
   const connections = new ConnectionKeeper({ host, registry, voters: () => d.node.status().conf.voters })
   const bootstrapper = new ClusterBootstrapper({ driver: d, registry, store: peerState.store, kinds: peerState.store.kinds, submitter })
-  return { host, driver: d, registry, state: peerState, gossip, rpc, identity, network, store, autopilot, connections, bootstrapper, apiAddress }
+  return { host, driver: d, registry, state: peerState, gossip, rpc, identity, network, store, autopilot, connections, bootstrapper, apiAddress, submitter }
 }

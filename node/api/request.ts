@@ -12,17 +12,27 @@ export async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** The body as bytes (protobuf bodies are not text). */
-export async function readBodyBytes(req: IncomingMessage): Promise<Buffer> {
+export function readBodyBytes(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > requestBodyMaxBytes) throw tooLarge()
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.byteLength
-    if (size > requestBodyMaxBytes) throw tooLarge()
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
+  if (declared > requestBodyMaxBytes) return Promise.reject(tooLarge())
+  // Events rather than an async iterator: this runs for every write, and the iterator costs more than the body.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.byteLength
+      if (size > requestBodyMaxBytes) {
+        req.off('data', onData)
+        req.pause()
+        reject(tooLarge())
+        return
+      }
+      chunks.push(chunk)
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
+    req.once('error', reject)
+  })
 }
 
 function tooLarge(): StatusError {

@@ -2,7 +2,6 @@
 // (node-self.ts) and, while it leads, everyone's conditions (node-lifecycle.ts).
 import type { RaftDriver } from '../../consensus/driver.js'
 import type { GossipMembership } from '../../net/gossip.js'
-import type { RpcEndpoint } from '../../net/rpc.js'
 import { submit, type Submitter } from '../api/submit.js'
 import type { ClusterRegistry } from '../registry.js'
 import type { PeerState } from '../state/peer-state.js'
@@ -18,7 +17,8 @@ export interface NodeObjectsPeer {
   state: PeerState
   registry: ClusterRegistry
   gossip: GossipMembership
-  rpc: () => RpcEndpoint
+  /** Takes the Node writes through Raft. */
+  submitter: Submitter
   /** The peer's libp2p addresses (multiaddr strings). */
   addresses: () => string[]
   /** host:port the API listens on; '' until it does. */
@@ -33,8 +33,7 @@ export class NodeObjects {
   private readonly onMemberChange = (): void => this.lifecycle.poke()
 
   constructor(private readonly peer: NodeObjectsPeer) {
-    const submitter: Submitter = { driver: peer.driver, state: peer.state, rpc: peer.rpc }
-    const write = (command: StoreCommand) => submit(submitter, command)
+    const write = (command: StoreCommand) => submit(peer.submitter, command)
     this.self = new NodeSelf({
       peerId: peer.id,
       name: peer.name,
