@@ -54,16 +54,12 @@ export class ApiMetrics {
   }
 }
 
-/** The Kubernetes verb of a request, for metrics. */
+/** The verb label Kubernetes' apiserver_request_total uses: POST, PUT and PATCH as sent; LIST, WATCH and DELETECOLLECTION for collections. */
 export function verbOf(method: string, named: boolean, watch: boolean): string {
   if (watch) return 'WATCH'
   switch (method) {
     case 'GET':
       return named ? 'GET' : 'LIST'
-    case 'POST':
-      return 'CREATE'
-    case 'PUT':
-      return 'UPDATE'
     case 'DELETE':
       return named ? 'DELETE' : 'DELETECOLLECTION'
     default:

@@ -71,6 +71,15 @@ describe('objects through a leader failure', () => {
     const acknowledged = [...before, ...after].sort()
     for (const p of survivors) expect([...(await podsOn(c, p)).keys()].sort()).toEqual(acknowledged)
 
+    // What an operator's Prometheus sees on a survivor: the leader change, the dead peer, the writes.
+    const metrics = await apiRequest(await c.target(survivors[0]!), 'GET', '/metrics')
+    expect(metrics.status).toBe(200)
+    expect(metricValue(metrics.text, 'shoal_raft_leader_changes_total')).toBeGreaterThanOrEqual(1)
+    expect(metricValue(metrics.text, 'shoal_raft_commit_index')).toBeGreaterThan(appliedBeforeDeath)
+    expect(metricValue(metrics.text, 'shoal_gossip_peers{state="alive"}')).toBe(1)
+    expect(metricValue(metrics.text, 'shoal_gossip_peers{state="suspect"}') + metricValue(metrics.text, 'shoal_gossip_peers{state="dead"}')).toBe(1)
+    expect(metricValue(metrics.text, 'apiserver_request_total{verb="POST",resource="pods",code="201"}')).toBeGreaterThan(0)
+
     // The survivors no longer hold the entries it lacks: it can only catch up from a snapshot.
     for (const p of survivors) expect((await c.view(p)).snapshotIndex).toBeGreaterThan(appliedBeforeDeath)
     c.start(oldLeader, snapshotFlags)
@@ -81,3 +90,9 @@ describe('objects through a leader failure', () => {
     expect(oldLeader.output).not.toMatch(/Error|error:/)
   })
 })
+
+/** A sample's value in Prometheus text format (0 when absent). */
+function metricValue(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}
