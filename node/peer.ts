@@ -25,6 +25,9 @@ import type { ResourceContext } from './api/resources.js'
 import { withDeadline } from './api/submit.js'
 import { peerRpcHandlers, type JoinAnswer, type JoinRequest } from './peer-rpc.js'
 import { SubmitBatcher } from './api/submit.js'
+import { leaderControllers } from './control/controllers.js'
+import { EventRecorder } from './control/events.js'
+import { LeaderLoop } from './control/leader-loop.js'
 import { coreKinds } from './kinds/cluster.js'
 import { ClusterRegistry } from './registry.js'
 import { PeerState } from './state/peer-state.js'
@@ -96,6 +99,7 @@ export class Peer {
   private server: Server | null = null
   /** This peer's Node object, and everyone's conditions while it leads. */
   private nodeObjects: NodeObjects | null = null
+  private control: LeaderLoop | null = null
   /** Settles when the API listens (it waits for the cluster CA to reach this peer). */
   api: Promise<{ address: string; url: string }> = new Promise(() => {})
   apiAddress = ''
@@ -181,10 +185,26 @@ export class Peer {
     this.connections.start()
     this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, submitter: this.submitter, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0' })
     this.nodeObjects.start()
+    this.control = this.startControl()
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
     // and once the API listens (it needs the CA, which arrives through the log) its address too.
     this.registered = this.register(token?.seeds ?? (options.join !== undefined && token === null ? [options.join] : []))
     void this.api.then(() => this.registered).then(() => this.register([])).catch(() => {})
+  }
+
+  /** The scheduler and controllers, run while this peer leads. */
+  private startControl(): LeaderLoop {
+    const nowIso = (): string => new Date().toISOString()
+    const events = new EventRecorder({ store: this.state.store, submitter: this.submitter, source: { component: 'shoal-controller', host: this.identity.name }, nowIso })
+    const controllers = leaderControllers({ store: this.state.store, kinds: this.state.store.kinds, submitter: this.submitter, events, nowMs: () => Date.now(), nowIso })
+    const loop = new LeaderLoop({
+      controllers,
+      store: this.state.store,
+      leaderTerm: () => (this.driver.node.role === 'leader' ? this.driver.node.term : null),
+      onError: (name, err) => console.error(`shoal: ${name}: ${err.message}`),
+    })
+    loop.start()
+    return loop
   }
 
   addresses(): string[] {
@@ -300,6 +320,7 @@ export class Peer {
     this.connections.stop()
     this.bootstrapper.stop()
     this.nodeObjects?.stop()
+    this.control?.stop()
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())))
     await this.gossip.stop().catch(() => {})
     await this.driver.stop()

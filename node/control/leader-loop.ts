@@ -1,0 +1,91 @@
+// Runs the leader's control loops (scheduler, controllers): only while this
+// peer leads, each round rebuilt from the replicated store, so a new leader
+// carries on where the old one stopped and nothing is remembered in between.
+// A round runs when something in the store changed (coalesced), and at least
+// every `roundEveryMs`; rounds of one controller never overlap.
+import type { ObjectStore } from '../store/object-store.js'
+
+export interface Controller {
+  readonly name: string
+  /** One pass: read the store, write what is missing. Throwing ends the pass; the next one retries. */
+  round(): Promise<void>
+}
+
+export interface LeaderLoopOptions {
+  controllers: Controller[]
+  store: ObjectStore
+  /** The term this peer leads in, or null while it follows. */
+  leaderTerm: () => number | null
+  /** Upper bound between rounds when nothing changes (timed work: evictions, retries). */
+  roundEveryMs?: number
+  /** Changes are coalesced: at most one round per controller per this many ms. */
+  coalesceMs?: number
+  /** Called with what a failed round threw (logged by the peer; tests collect it). */
+  onError?: (controller: string, err: Error) => void
+}
+
+interface ControllerState {
+  running: boolean
+  /** A change arrived while a round ran: run again right after. */
+  again: boolean
+}
+
+export class LeaderLoop {
+  private readonly state = new Map<string, ControllerState>()
+  private timer: ReturnType<typeof setInterval> | null = null
+  private stopWatch: (() => void) | null = null
+  private scheduled = false
+  private stopped = true
+
+  constructor(private readonly options: LeaderLoopOptions) {
+    for (const c of options.controllers) this.state.set(c.name, { running: false, again: false })
+  }
+
+  start(): void {
+    this.stopped = false
+    this.timer = setInterval(() => this.poke(), this.options.roundEveryMs ?? 1000)
+    this.stopWatch = this.options.store.watches.watchFrom(this.options.store.appliedIndex, () => this.poke())
+    this.poke()
+  }
+
+  stop(): void {
+    this.stopped = true
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    this.stopWatch?.()
+    this.stopWatch = null
+  }
+
+  /** Something changed: run every controller soon (once, however many changes arrive meanwhile). */
+  poke(): void {
+    if (this.scheduled || this.stopped) return
+    this.scheduled = true
+    setTimeout(() => {
+      this.scheduled = false
+      if (this.options.leaderTerm() === null) return
+      for (const c of this.options.controllers) void this.run(c)
+    }, this.options.coalesceMs ?? 5)
+  }
+
+  private async run(c: Controller): Promise<void> {
+    const s = this.state.get(c.name)!
+    if (s.running) {
+      s.again = true
+      return
+    }
+    s.running = true
+    try {
+      do {
+        s.again = false
+        if (this.stopped || this.options.leaderTerm() === null) break
+        try {
+          await c.round()
+        } catch (err) {
+          this.options.onError?.(c.name, err as Error)
+        }
+      } while (s.again)
+    } finally {
+      s.running = false
+    }
+  }
+}

@@ -1,0 +1,90 @@
+// The leader's control framework on a real peer (in this process, a single
+// voter): the loop runs controllers only while leading, on store changes and
+// without overlapping rounds; events count their repeats.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { prepareCreate } from '../../node/api/prepare.js'
+import { submit } from '../../node/api/submit.js'
+import { EventRecorder } from '../../node/control/events.js'
+import { LeaderLoop, type Controller } from '../../node/control/leader-loop.js'
+import type { ApiObject } from '../../node/kinds/meta.js'
+import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { until } from './process-cluster.js'
+
+let peer: Peer
+let dataDir = ''
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'shoal-control-'))
+  peer = await Peer.start({ ...defaultPeerOptions, dataDir, name: 'control', listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0 })
+  await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Namespace', name: 'default' }), 30_000, 'the default namespace')
+})
+
+afterAll(async () => {
+  await peer.stop()
+  await rm(dataDir, { recursive: true, force: true })
+})
+
+async function createPod(name: string): Promise<ApiObject> {
+  const def = peer.state.store.kinds.byKind('v1', 'Pod')!
+  const result = await submit(peer.submitter, { op: 'obj.create', object: prepareCreate(def, { metadata: { name }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }, 'default', 'Strict', new Date().toISOString()).object })
+  const outcome = result.outcomes[0]!
+  if (!outcome.ok) throw new Error(outcome.failure.message)
+  return outcome.object!
+}
+
+describe('LeaderLoop', () => {
+  it('runs rounds on store changes, one at a time, only while leading, and goes on after a failed round', async () => {
+    let leading = true
+    let rounds = 0
+    let running = 0
+    let overlapped = false
+    const errors: string[] = []
+    const slow: Controller = {
+      name: 'slow',
+      round: async () => {
+        rounds++
+        running++
+        if (running > 1) overlapped = true
+        await new Promise((r) => setTimeout(r, 20))
+        running--
+        if (rounds === 2) throw new Error('a failed round')
+      },
+    }
+    const loop = new LeaderLoop({ controllers: [slow], store: peer.state.store, leaderTerm: () => (leading ? 1 : null), roundEveryMs: 60_000, onError: (name, err) => errors.push(`${name}: ${err.message}`) })
+    loop.start()
+    await until(() => rounds >= 1, 2000, 'the first round')
+    for (let k = 0; k < 5; k++) await createPod(`loop-${k}`)
+    await until(() => rounds >= 3 && running === 0, 2000, 'rounds after the changes')
+    expect(overlapped).toBe(false)
+    expect(errors).toEqual(['slow: a failed round'])
+    // Five changes while rounds ran are coalesced, not queued one round each.
+    expect(rounds).toBeLessThan(8)
+
+    leading = false
+    const before = rounds
+    await createPod('while-following')
+    await new Promise((r) => setTimeout(r, 100))
+    expect(rounds).toBe(before)
+    loop.stop()
+  })
+})
+
+describe('EventRecorder', () => {
+  it('counts a repeat on the same Event and keeps different messages apart', async () => {
+    const pod = await createPod('evented')
+    const recorder = new EventRecorder({ store: peer.state.store, submitter: peer.submitter, source: { component: 'test', host: 'control' }, nowIso: () => new Date().toISOString() })
+    await recorder.record(pod, 'Warning', 'FailedScheduling', '0/1 nodes are available: 1 Insufficient cpu.')
+    await recorder.record(pod, 'Warning', 'FailedScheduling', '0/1 nodes are available: 1 Insufficient cpu.')
+    await recorder.record(pod, 'Normal', 'Scheduled', 'Successfully assigned default/evented to control')
+    const events = peer.state.store.list(peer.state.store.kinds.byKind('v1', 'Event')!, 'default').filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === 'evented') as (ApiObject & { reason: string; count: number; involvedObject: { uid: string } })[]
+    expect(events.map((e) => [e.reason, e.count]).sort()).toEqual([
+      ['FailedScheduling', 2],
+      ['Scheduled', 1],
+    ])
+    expect(events[0]!.involvedObject.uid).toBe(pod.metadata.uid)
+    expect(recorder.dropped).toBe(0)
+  })
+})
