@@ -25,9 +25,8 @@ import type { ResourceContext } from './api/resources.js'
 import { withDeadline } from './api/submit.js'
 import { peerRpcHandlers, type JoinAnswer, type JoinRequest } from './peer-rpc.js'
 import { SubmitBatcher } from './api/submit.js'
-import { leaderControllers } from './control/controllers.js'
-import { EventRecorder } from './control/events.js'
-import { LeaderLoop } from './control/leader-loop.js'
+import type { LeaderLoop } from './control/leader-loop.js'
+import { startLeaderControl } from './control/start.js'
 import { coreKinds } from './kinds/cluster.js'
 import { ClusterRegistry } from './registry.js'
 import { PeerState } from './state/peer-state.js'
@@ -55,13 +54,15 @@ export interface PeerOptions {
   insecureHttp?: boolean
   /** Compact the Raft log into a snapshot of the state every this many entries. */
   snapshotEveryEntries: number
+  /** A node not Ready this long has its pods deleted, for their controllers to replace elsewhere. */
+  podEvictionTimeoutMs: number
 }
 
 export class PeerStartError extends Error {
   override readonly name = 'PeerStartError'
 }
 
-export const defaultPeerOptions = { votersMax: 5, tickIntervalMs: 50, electionTicks: 10, deadVoterGraceMs: 10_000, snapshotEveryEntries: 10_000 }
+export const defaultPeerOptions = { votersMax: 5, tickIntervalMs: 50, electionTicks: 10, deadVoterGraceMs: 10_000, snapshotEveryEntries: 10_000, podEvictionTimeoutMs: 5000 }
 
 interface PeerParts {
   host: PeerHost
@@ -185,26 +186,11 @@ export class Peer {
     this.connections.start()
     this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, submitter: this.submitter, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0' })
     this.nodeObjects.start()
-    this.control = this.startControl()
+    this.control = startLeaderControl({ driver: this.driver, store: this.state.store, submitter: this.submitter, peerName: this.identity.name, podEvictionTimeoutMs: options.podEvictionTimeoutMs })
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
     // and once the API listens (it needs the CA, which arrives through the log) its address too.
     this.registered = this.register(token?.seeds ?? (options.join !== undefined && token === null ? [options.join] : []))
     void this.api.then(() => this.registered).then(() => this.register([])).catch(() => {})
-  }
-
-  /** The scheduler and controllers, run while this peer leads. */
-  private startControl(): LeaderLoop {
-    const nowIso = (): string => new Date().toISOString()
-    const events = new EventRecorder({ store: this.state.store, submitter: this.submitter, source: { component: 'shoal-controller', host: this.identity.name }, nowIso })
-    const controllers = leaderControllers({ store: this.state.store, kinds: this.state.store.kinds, submitter: this.submitter, events, nowMs: () => Date.now(), nowIso })
-    const loop = new LeaderLoop({
-      controllers,
-      store: this.state.store,
-      leaderTerm: () => (this.driver.node.role === 'leader' ? this.driver.node.term : null),
-      onError: (name, err) => console.error(`shoal: ${name}: ${err.message}`),
-    })
-    loop.start()
-    return loop
   }
 
   addresses(): string[] {

@@ -6,6 +6,7 @@ const benches: Record<string, (args: BenchArgs) => Promise<void>> = {
   codec: async (args) => (await import('./bench/codec.js')).benchCodec(args),
   cluster: async (args) => (await import('./bench/cluster.js')).benchCluster(args),
   api: async (args) => (await import('./bench/api.js')).benchApi(args),
+  scheduler: async (args) => (await import('./bench/scheduler.js')).benchScheduler(args),
 }
 
 export interface BenchArgs {

@@ -63,7 +63,31 @@ export function replaceObject(ctx: WriteContext, req: WriteRequest, subresource?
 }
 
 /** PATCH: apply the patch to the current object, then replace it only if nothing changed meanwhile. */
+/** Writes that asked for no resourceVersion retry a conflict against the newest object, as Kubernetes does for patches. */
+const conflictRetriesMax = 5
+
+async function retryingConflicts<T>(asksForVersion: boolean, attempt: () => Promise<T>): Promise<T> {
+  for (let k = 0; ; k++) {
+    try {
+      return await attempt()
+    } catch (err) {
+      const conflict = err instanceof StatusError && err.code === 409 && err.reason === 'Conflict'
+      if (!conflict || asksForVersion || k + 1 >= conflictRetriesMax) throw err
+    }
+  }
+}
+
+function bodyVersion(body: unknown): string | undefined {
+  return isPlainObject(body) && isPlainObject(body.metadata) && typeof body.metadata.resourceVersion === 'string' ? body.metadata.resourceVersion : undefined
+}
+
 export function patchObject(ctx: WriteContext, req: WriteRequest, contentType: string, subresource?: 'status'): Promise<WriteResult> {
+  // A JSON patch may test or set the version itself; only merge patches without one are retried.
+  const asksForVersion = bodyVersion(req.body) !== undefined || Array.isArray(req.body)
+  return retryingConflicts(asksForVersion, () => patchOnce(ctx, req, contentType, subresource))
+}
+
+function patchOnce(ctx: WriteContext, req: WriteRequest, contentType: string, subresource?: 'status'): Promise<WriteResult> {
   const current = getObject(ctx.store, req.def, req.namespace, req.name ?? '')
   const patched = applyPatch(current, req.body, contentType, patchSchemaByKind[req.def.kind])
   if (!isPlainObject(patched)) throw badRequest('the patch does not produce an object')
@@ -118,7 +142,11 @@ export function scaleOf(def: KindDefinition, object: ApiObject): Record<string, 
 }
 
 /** PUT or PATCH on /scale: set spec.replicas from the Scale, with the Scale's resourceVersion as precondition. */
-export async function updateScale(ctx: WriteContext, req: WriteRequest, contentType: string | null): Promise<Record<string, unknown>> {
+export function updateScale(ctx: WriteContext, req: WriteRequest, contentType: string | null): Promise<Record<string, unknown>> {
+  return retryingConflicts(bodyVersion(req.body) !== undefined || Array.isArray(req.body), () => updateScaleOnce(ctx, req, contentType))
+}
+
+async function updateScaleOnce(ctx: WriteContext, req: WriteRequest, contentType: string | null): Promise<Record<string, unknown>> {
   const current = getObject(ctx.store, req.def, req.namespace, req.name ?? '')
   const currentScale = scaleOf(req.def, current)
   const scale = contentType === null ? req.body : applyPatch(currentScale, req.body, contentType)

@@ -42,6 +42,9 @@ const commands: Record<string, Command> = {
   delete: { summary: 'delete objects by name, -l selector, --all, or -f FILE', run: async (args) => (await import('./write-commands.js')).remove(args) },
   scale: { summary: 'set the replicas of a controller: scale rc NAME --replicas=N', run: async (args) => (await import('./write-commands.js')).scale(args) },
   logs: { summary: "print a pod's logs: logs POD [-c CONTAINER] [-f]", run: async (args) => (await import('./write-commands.js')).logs(args) },
+  cordon: { summary: 'mark a node unschedulable: cordon NODE', run: async (args) => (await import('./node-commands.js')).cordon(args) },
+  uncordon: { summary: 'mark a node schedulable again: uncordon NODE', run: async (args) => (await import('./node-commands.js')).uncordon(args) },
+  drain: { summary: 'cordon a node and delete its pods (--force: even those without a controller)', run: async (args) => (await import('./node-commands.js')).drain(args) },
   kubeconfig: { summary: 'print a kubeconfig for this peer (--server URL to point elsewhere)', run: async (args) => (await import('./kubeconfig-command.js')).kubeconfig(args) },
   version: {
     summary: 'print the version',

@@ -7,7 +7,8 @@ import { defaultDataDir } from './client.js'
 
 export const upUsage = `usage: shoal up [--data-dir DIR] [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
                 [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]
-                [--dead-voter-grace-ms MS] [--insecure-http] [--snapshot-every-entries N]`
+                [--dead-voter-grace-ms MS] [--insecure-http] [--snapshot-every-entries N]
+                [--pod-eviction-timeout DURATION]`
 
 export async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -24,6 +25,7 @@ export async function up(args: string[]): Promise<number> {
     'bench-endpoints': { type: 'boolean', default: false },
     'insecure-http': { type: 'boolean', default: false },
     'snapshot-every-entries': { type: 'string', default: String(defaultPeerOptions.snapshotEveryEntries) },
+    'pod-eviction-timeout': { type: 'string', default: `${defaultPeerOptions.podEvictionTimeoutMs / 1000}s` },
   })
   const dataDir = values['data-dir'] ?? defaultDataDir
   const votersMax = Number(values.voters)
@@ -39,6 +41,7 @@ export async function up(args: string[]): Promise<number> {
     tickIntervalMs: Number(values['tick-ms']),
     deadVoterGraceMs: Number(values['dead-voter-grace-ms']),
     snapshotEveryEntries: positiveInteger(values['snapshot-every-entries'], '--snapshot-every-entries'),
+    podEvictionTimeoutMs: durationMs(values['pod-eviction-timeout'], '--pod-eviction-timeout'),
     benchEndpoints: values['bench-endpoints'],
     insecureHttp: values['insecure-http'],
     ...(values.name === undefined ? {} : { name: values.name }),
@@ -97,4 +100,12 @@ function positiveInteger(text: string, flag: string): number {
   const value = Number(text)
   if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} wants a whole number above 0, not ${text}`)
   return value
+}
+
+/** A duration as Kubernetes flags write it: `5s`, `500ms`, `2m`, `1m30s`. */
+export function durationMs(text: string, flag: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) throw new UsageError(`${flag} wants a duration such as 5s, 500ms or 2m, not ${text}`)
+  return parts.reduce((total, p) => total + Number(p[1]) * units[p[2]!]!, 0)
 }

@@ -5,6 +5,11 @@ import type { KindRegistry } from '../kinds/kind.js'
 import type { ObjectStore } from '../store/object-store.js'
 import type { EventRecorder } from './events.js'
 import type { Controller } from './leader-loop.js'
+import { NodeReadyEvents } from '../controllers/node-events.js'
+import { PodEviction, defaultPodEvictionTimeoutMs } from '../controllers/pod-eviction.js'
+import { ReplicationManager } from '../controllers/replication-controller.js'
+import { EndpointsController } from '../controllers/endpoints.js'
+import { Scheduler } from '../scheduler/scheduler.js'
 
 /** What every controller may use: the replicated store to read, the submitter to write, events to tell. */
 export interface ControlContext {
@@ -14,9 +19,16 @@ export interface ControlContext {
   events: EventRecorder
   nowMs: () => number
   nowIso: () => string
+  /** How long a Node may be not Ready before its pods are deleted (`--pod-eviction-timeout`); 5 s when absent. */
+  podEvictionTimeoutMs?: number
 }
 
 export function leaderControllers(ctx: ControlContext): Controller[] {
-  void ctx
-  return []
+  return [
+    new NodeReadyEvents(ctx),
+    new PodEviction(ctx, ctx.podEvictionTimeoutMs ?? defaultPodEvictionTimeoutMs),
+    new ReplicationManager(ctx),
+    new EndpointsController(ctx),
+    new Scheduler(ctx),
+  ]
 }

@@ -22,6 +22,11 @@ export interface LeaderLoopOptions {
   coalesceMs?: number
   /** Called with what a failed round threw (logged by the peer; tests collect it). */
   onError?: (controller: string, err: Error) => void
+  /**
+   * Resolves once this peer has applied everything committed before it began to lead (a
+   * ReadIndex round). A new leader runs no round before: it would miss what the old one did.
+   */
+  caughtUp?: () => Promise<void>
 }
 
 interface ControllerState {
@@ -36,6 +41,9 @@ export class LeaderLoop {
   private stopWatch: (() => void) | null = null
   private scheduled = false
   private stopped = true
+  /** The term in which this peer caught up with the log; rounds wait for it in a new term. */
+  private caughtUpTerm: number | null = null
+  private catchingUp = false
 
   constructor(private readonly options: LeaderLoopOptions) {
     for (const c of options.controllers) this.state.set(c.name, { running: false, again: false })
@@ -62,9 +70,25 @@ export class LeaderLoop {
     this.scheduled = true
     setTimeout(() => {
       this.scheduled = false
-      if (this.options.leaderTerm() === null) return
+      const term = this.options.leaderTerm()
+      if (term === null) return
+      if (term !== this.caughtUpTerm) return void this.catchUp(term)
       for (const c of this.options.controllers) void this.run(c)
     }, this.options.coalesceMs ?? 5)
+  }
+
+  private async catchUp(term: number): Promise<void> {
+    if (this.catchingUp) return
+    this.catchingUp = true
+    try {
+      await (this.options.caughtUp?.() ?? Promise.resolve())
+      if (this.options.leaderTerm() === term) this.caughtUpTerm = term
+    } catch {
+      // Not leading any more, or no quorum yet: the next poke tries again.
+    } finally {
+      this.catchingUp = false
+    }
+    this.poke()
   }
 
   private async run(c: Controller): Promise<void> {

@@ -103,9 +103,11 @@ export class ObjectStore {
   list(def: KindDefinition, namespace?: string): ApiObject[] {
     const bucket = this.objects.get(kindKey(apiVersionOf(def), def.kind))
     if (bucket === undefined) return []
-    const out: ApiObject[] = []
-    for (const o of bucket.values()) if (namespace === undefined || o.metadata.namespace === namespace) out.push(o)
-    return out.sort((a, b) => keyOrder(a, b))
+    // Each sort key built once: comparing by freshly built strings cost more than the list itself.
+    const keyed: [string, ApiObject][] = []
+    for (const [key, o] of bucket) if (namespace === undefined || o.metadata.namespace === namespace) keyed.push([key, o])
+    keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    return keyed.map((k) => k[1])
   }
 
   allObjects(): ApiObject[] {
@@ -216,12 +218,6 @@ export class ObjectStore {
 
 function failure(code: StoreFailure['code'], reason: StoreFailure['reason'], message: string, d: StoreFailure['details']): CommandOutcome {
   return { ok: false, failure: { code, reason, message, details: d } }
-}
-
-function keyOrder(a: ApiObject, b: ApiObject): number {
-  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name}`
-  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name}`
-  return ka < kb ? -1 : ka > kb ? 1 : 0
 }
 
 function lowerPlural(store: ObjectStore, ref: ObjectRef): string {

@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { apiRequest, resolveTarget, type ApiResponse, type ApiTarget } from '../../node/cli/client.js'
 import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { until } from './process-cluster.js'
 
 let peer: Peer
 let target: ApiTarget
@@ -26,6 +27,20 @@ const rc = {
   spec: { replicas: 2, selector: { app: 'web' }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
 }
 const service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'svc0' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } }
+
+/** Until the controllers are done with the fixtures (status, bindings): the store then stays still unless someone writes. */
+async function settled(): Promise<void> {
+  let last = ''
+  let stableSinceMs = Date.now()
+  await until(() => {
+    const now = storeFingerprint()
+    if (now !== last) {
+      last = now
+      stableSinceMs = Date.now()
+    }
+    return Date.now() - stableSinceMs > 1500 || undefined
+  }, 20_000, 'the controllers to settle')
+}
 
 /** The store's content as the fuzzing may not change it: every object but the peer's own Node and Events. */
 function storeFingerprint(): string {
@@ -56,6 +71,7 @@ beforeAll(async () => {
     await send('POST', `/api/v1/namespaces/${ns}/services`, JSON.stringify(service)),
   ]
   for (const r of created) expect(r.status, r.text).toBe(201)
+  await settled()
 })
 
 afterAll(async () => {

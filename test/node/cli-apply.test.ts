@@ -158,3 +158,11 @@ describe('resource names through discovery', () => {
     expect(parseResourceList('', 'v1', core).map((r) => [r.plural, r.subresources])).toEqual([['pods', ['log']], ['replicationcontrollers', ['scale']]])
   })
 })
+
+describe('durations in flags', () => {
+  it('reads 5s, 500ms, 2m and 1m30s, and refuses a bare number', async () => {
+    const { durationMs } = await import('../../node/cli/up.js')
+    expect(['5s', '500ms', '2m', '1m30s'].map((t) => durationMs(t, '--pod-eviction-timeout'))).toEqual([5000, 500, 120_000, 90_000])
+    expect(() => durationMs('5', '--pod-eviction-timeout')).toThrow(/--pod-eviction-timeout wants a duration/)
+  })
+})

@@ -215,12 +215,19 @@ describe('shoal resource commands against a peer', () => {
     expect(rc.stdout).toMatch(/Pod Template:\n {2}Labels: +name=redis-slave\n {2}Containers:\n {3}slave:\n {4}Image: +docker.io\/kubeguide\/guestbook-redis-slave\n {4}Port: +6379\/TCP\n/)
     expect(rc.stdout).toMatch(/ {4}Environment:\n {6}GET_HOSTS_FROM: +env\n/)
 
-    const endpoints = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'frontend' }, subsets: [{ addresses: [{ ip: '10.88.0.2' }, { ip: '10.88.0.3' }], ports: [{ port: 80 }] }] }
-    expect((await api('POST', '/api/v1/namespaces/default/endpoints', endpoints)).status).toBe(201)
     const svc = await shoal(['describe', 'svc', 'frontend'])
     expect(svc.stdout).toMatch(/Type: +NodePort\n/)
-    expect(svc.stdout).toMatch(/Port: +<unset> {2}80\/TCP\nTargetPort: +80\/TCP\nNodePort: +<unset> {2}30001\/TCP\nEndpoints: +10\.88\.0\.2:80,10\.88\.0\.3:80\n/)
+    // No frontend pod has an IP (no agent runs them here): the endpoints controller lists none yet.
+    expect(svc.stdout).toMatch(/Port: +<unset> {2}80\/TCP\nTargetPort: +80\/TCP\nNodePort: +<unset> {2}30001\/TCP\nEndpoints: +<none>\n/)
     expect(svc.stdout).toMatch(/Selector: +name=frontend\n/)
+
+    // A service without a selector, with the Endpoints a user keeps by hand (an external database, say).
+    const external = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'external-db' }, spec: { ports: [{ port: 80 }] } }
+    expect((await api('POST', '/api/v1/namespaces/default/services', external)).status).toBe(201)
+    const endpoints = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'external-db' }, subsets: [{ addresses: [{ ip: '10.88.0.2' }, { ip: '10.88.0.3' }], ports: [{ port: 80 }] }] }
+    expect((await api('POST', '/api/v1/namespaces/default/endpoints', endpoints)).status).toBe(201)
+    const manual = await shoal(['describe', 'svc', 'external-db'])
+    expect(manual.stdout).toMatch(/Endpoints: +10\.88\.0\.2:80,10\.88\.0\.3:80\n/)
 
     expect(await shoal(['describe', 'svc', 'nope'])).toMatchObject({ status: 1, stderr: 'shoal describe: services "nope" not found\n' })
   })

@@ -47,8 +47,11 @@ async function failure(call: Promise<unknown>): Promise<{ code: number; reason: 
   throw new Error('the call succeeded')
 }
 
+/** Pods for another scheduler: the cluster's own leaves them alone, so only this test writes them (and their resourceVersions). */
+const schedulerName = 'client-node-test'
+
 function podOf(name: string, labels: Record<string, string>): V1Pod {
-  return { metadata: { name, labels }, spec: { containers: [{ name: 'web', image: 'busybox', ports: [{ containerPort: 80 }] }] } }
+  return { metadata: { name, labels }, spec: { schedulerName, containers: [{ name: 'web', image: 'busybox', ports: [{ containerPort: 80 }] }] } }
 }
 
 function serviceOf(name: string): V1Service {
@@ -58,7 +61,7 @@ function serviceOf(name: string): V1Service {
 function controllerOf(name: string, replicas: number): V1ReplicationController {
   return {
     metadata: { name },
-    spec: { replicas, selector: { app: name }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'web', image: 'busybox' }] } } },
+    spec: { replicas, selector: { app: name }, template: { metadata: { labels: { app: name } }, spec: { schedulerName, containers: [{ name: 'web', image: 'busybox' }] } } },
   }
 }
 
@@ -97,7 +100,11 @@ describe('@kubernetes/client-node against any peer', () => {
     // Replication controllers.
     const rc = await onFollower.createNamespacedReplicationController({ namespace, body: controllerOf('frontend', 2) })
     expect(rc.metadata?.labels).toEqual({ app: 'frontend' })
-    const rcRead = await onLeader.readNamespacedReplicationController({ namespace, name: 'frontend' })
+    // The replication controller creates the pods and writes the RC's status; read it once that has settled.
+    const rcRead = await until(async () => {
+      const r = await onLeader.readNamespacedReplicationController({ namespace, name: 'frontend' })
+      return r.status?.replicas === 2 && r.status.observedGeneration === r.metadata?.generation ? r : undefined
+    }, 10_000, 'the RC status to settle')
     rcRead.spec!.replicas = 3
     expect((await onLeader.replaceNamespacedReplicationController({ namespace, name: 'frontend', body: rcRead })).spec?.replicas).toBe(3)
     const rcPatched = await onFollower.patchNamespacedReplicationController({ namespace, name: 'frontend', body: { spec: { replicas: 4 } } }, mergePatch)

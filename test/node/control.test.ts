@@ -72,6 +72,21 @@ describe('LeaderLoop', () => {
   })
 })
 
+describe('LeaderLoop in a new term', () => {
+  it('runs no round until the peer has caught up with what earlier leaders committed', async () => {
+    let rounds = 0
+    let release: () => void = () => {}
+    const caughtUp = new Promise<void>((resolve) => (release = resolve))
+    const loop = new LeaderLoop({ controllers: [{ name: 'counter', round: async () => void rounds++ }], store: peer.state.store, leaderTerm: () => 7, roundEveryMs: 50, caughtUp: () => caughtUp })
+    loop.start()
+    await new Promise((r) => setTimeout(r, 200))
+    expect(rounds).toBe(0)
+    release()
+    await until(() => rounds > 0, 2000, 'a round once caught up')
+    loop.stop()
+  })
+})
+
 describe('EventRecorder', () => {
   it('counts a repeat on the same Event and keeps different messages apart', async () => {
     const pod = await createPod('evented')

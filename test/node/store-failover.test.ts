@@ -14,7 +14,8 @@ afterEach(async () => {
 const snapshotFlags = ['--snapshot-every-entries', '100']
 
 function podBody(name: string): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { batch: name.split('-')[0]! } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } })
+  // For another scheduler: the cluster's own leaves them alone, so their resourceVersions stay as written.
+  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { batch: name.split('-')[0]! } }, spec: { schedulerName: 'failover-test', containers: [{ name: 'c', image: 'nginx' }] } })
 }
 
 /** Create pods through the given peers, 16 at a time; resolves with the names every peer acknowledged with 201. */

@@ -32,7 +32,8 @@ afterAll(async () => {
 
 function pod(peer: Peer, name: string): ApiObject {
   const def = peer.state.store.kinds.byKind('v1', 'Pod')!
-  return prepareCreate(def, { metadata: { name }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }, 'default', 'Strict', new Date().toISOString()).object
+  // For another scheduler: the cluster's own leaves them alone, so their resourceVersions are this test's.
+  return prepareCreate(def, { metadata: { name }, spec: { schedulerName: 'submit-test', containers: [{ name: 'c', image: 'nginx' }] } }, 'default', 'Strict', new Date().toISOString()).object
 }
 
 describe('writes submitted together', () => {
