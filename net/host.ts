@@ -1,6 +1,7 @@
 // The libp2p host every peer runs: TCP, Noise, Yamux, identify, ping,
 // gossipsub, and the private-network protector keyed by the cluster secret,
 // which rejects strangers before any cluster protocol runs.
+import './xsalsa20-fix.js'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
