@@ -102,4 +102,21 @@ describe('EventRecorder', () => {
     expect(events[0]!.involvedObject.uid).toBe(pod.metadata.uid)
     expect(recorder.dropped).toBe(0)
   })
+
+  it('counts occurrences that arrive together, and combines many different messages for one reason into one Event', async () => {
+    const pod = await createPod('busy')
+    const recorder = new EventRecorder({ store: peer.state.store, submitter: peer.submitter, source: { component: 'test', host: 'control' }, nowIso: () => new Date().toISOString() })
+    await Promise.all(Array.from({ length: 5 }, () => recorder.record(pod, 'Warning', 'BackOff', 'Back-off restarting failed container')))
+    await Promise.all(Array.from({ length: 30 }, (_, k) => recorder.record(pod, 'Normal', 'Pulled', `Pulled image nginx:${k}`)))
+    type EventView = ApiObject & { reason: string; count: number; message: string; involvedObject: { name: string } }
+    const events = (peer.state.store.list(peer.state.store.kinds.byKind('v1', 'Event')!, 'default') as EventView[]).filter((e) => e.involvedObject.name === 'busy')
+    expect(events.filter((e) => e.reason === 'BackOff').map((e) => e.count)).toEqual([5])
+    const pulled = events.filter((e) => e.reason === 'Pulled')
+    // Ten messages stand on their own; the other twenty share one Event.
+    expect(pulled).toHaveLength(11)
+    expect(pulled.reduce((sum, e) => sum + e.count, 0)).toBe(30)
+    const combined = pulled.filter((e) => e.message.startsWith('(combined from similar events): '))
+    expect(combined.map((e) => e.count)).toEqual([20])
+    expect(recorder.dropped).toBe(0)
+  })
 })
