@@ -86,9 +86,12 @@ export class SubmitBatcher implements Submitter {
     this.scheduled = false
     const queued = this.queue
     this.queue = []
-    // A caller's own batch keeps its entry (batches do not nest) and gets all its outcomes.
-    for (const q of queued.filter((q) => q.command.op === 'obj.batch')) void this.send([q], q.command.op === 'obj.batch' ? q.command.commands : [])
-    const singles = queued.filter((q) => q.command.op !== 'obj.batch')
+    const singles: Queued[] = []
+    for (const q of queued) {
+      // A caller's own batch keeps its entry (batches do not nest) and gets all its outcomes.
+      if (q.command.op === 'obj.batch') void this.send([q], q.command.commands)
+      else singles.push(q)
+    }
     for (let k = 0; k < singles.length; k += batchCommandsMax) void this.send(singles.slice(k, k + batchCommandsMax), null)
   }
 
