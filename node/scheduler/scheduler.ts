@@ -76,25 +76,29 @@ export class Scheduler implements Controller {
     await this.reportFailures(plan.unschedulable)
   }
 
+  /** Entries go out together (pipelined through Raft), not one after another. */
   private async bind(bindings: readonly Binding[]): Promise<void> {
-    for (let start = 0; start < bindings.length; start += bindingsPerEntryMax) {
-      const chunk = bindings.slice(start, start + bindingsPerEntryMax)
-      const commands: StoreCommand[] = chunk.map(({ pod, nodeName }) => ({
-        op: 'obj.update',
-        object: { ...pod, spec: { ...(pod.spec as object), nodeName } },
-        ...(pod.metadata.resourceVersion === undefined ? {} : { expectResourceVersion: pod.metadata.resourceVersion }),
-      }))
-      const result = await submit(this.ctx.submitter, { op: 'obj.batch', commands })
-      const boundPods: ApiObject[] = []
-      const scheduled: EventToRecord[] = []
-      result.outcomes.forEach((outcome, k) => {
-        if (!outcome.ok || outcome.object === null) return
-        const { pod, nodeName } = chunk[k]!
-        boundPods.push(outcome.object)
-        scheduled.push({ pod, type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${pod.metadata.namespace ?? 'default'}/${pod.metadata.name} to ${nodeName}` })
-      })
-      await Promise.all([this.markScheduled(boundPods, String(result.index)), this.record(scheduled)])
-    }
+    const chunks: Binding[][] = []
+    for (let start = 0; start < bindings.length; start += bindingsPerEntryMax) chunks.push(bindings.slice(start, start + bindingsPerEntryMax))
+    await Promise.all(chunks.map((chunk) => this.bindChunk(chunk)))
+  }
+
+  private async bindChunk(chunk: readonly Binding[]): Promise<void> {
+    const commands: StoreCommand[] = chunk.map(({ pod, nodeName }) => ({
+      op: 'obj.update',
+      object: { ...pod, spec: { ...(pod.spec as object), nodeName } },
+      ...(pod.metadata.resourceVersion === undefined ? {} : { expectResourceVersion: pod.metadata.resourceVersion }),
+    }))
+    const result = await submit(this.ctx.submitter, { op: 'obj.batch', commands })
+    const boundPods: ApiObject[] = []
+    const scheduled: EventToRecord[] = []
+    result.outcomes.forEach((outcome, k) => {
+      if (!outcome.ok || outcome.object === null) return
+      const { pod, nodeName } = chunk[k]!
+      boundPods.push(outcome.object)
+      scheduled.push({ pod, type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${pod.metadata.namespace ?? 'default'}/${pod.metadata.name} to ${nodeName}` })
+    })
+    await Promise.all([this.markScheduled(boundPods, String(result.index)), this.record(scheduled)])
   }
 
   /** PodScheduled=True on pods just bound in the entry at `version` (a pod changed since keeps its status). */
