@@ -1,16 +1,15 @@
 // Malformed input at every endpoint of a real peer (in this process: real
 // libp2p, real LevelDB, HTTPS with the cluster's token): every answer is a
 // 4xx Status, the peer keeps serving, and the store is exactly as it was.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { apiRequest, resolveTarget, type ApiResponse, type ApiTarget } from '../../node/cli/client.js'
-import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { Peer } from '../../node/peer.js'
+import { startLocalPeer, type LocalPeer } from './local-peer.js'
 import { until } from './process-cluster.js'
 
 let peer: Peer
+let local: LocalPeer | undefined
 let target: ApiTarget
 let dataDir: string
 
@@ -60,9 +59,9 @@ function expectRefusal(response: ApiResponse, what: string): void {
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'shoal-fuzz-'))
-  peer = await Peer.start({ ...defaultPeerOptions, dataDir, name: 'fuzz-peer', listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0 })
-  await peer.api
+  local = await startLocalPeer('fuzz-peer')
+  peer = local.peer
+  dataDir = local.dataDir
   target = await resolveTarget({ 'data-dir': dataDir })
   const created = [
     await send('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: ns } })),
@@ -75,8 +74,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await peer?.stop()
-  await rm(dataDir, { recursive: true, force: true })
+  await local?.stop()
 })
 
 const writeMethods = fc.constantFrom('POST', 'PUT', 'PATCH')

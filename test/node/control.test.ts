@@ -1,30 +1,28 @@
 // The leader's control framework on a real peer (in this process, a single
 // voter): the loop runs controllers only while leading, on store changes and
 // without overlapping rounds; events count their repeats.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { prepareCreate } from '../../node/api/prepare.js'
 import { submit } from '../../node/api/submit.js'
 import { EventRecorder } from '../../node/control/events.js'
 import { LeaderLoop, type Controller } from '../../node/control/leader-loop.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
-import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { Peer } from '../../node/peer.js'
+import { startLocalPeer, type LocalPeer } from './local-peer.js'
 import { until } from './process-cluster.js'
 
 let peer: Peer
+let local: LocalPeer | undefined
 let dataDir = ''
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'shoal-control-'))
-  peer = await Peer.start({ ...defaultPeerOptions, dataDir, name: 'control', listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0 })
-  await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Namespace', name: 'default' }), 30_000, 'the default namespace')
+  local = await startLocalPeer('control')
+  peer = local.peer
+  dataDir = local.dataDir
 })
 
 afterAll(async () => {
-  await peer.stop()
-  await rm(dataDir, { recursive: true, force: true })
+  await local?.stop()
 })
 
 async function createPod(name: string): Promise<ApiObject> {

@@ -3,9 +3,6 @@
 // LeaderLoop: replicas created, scaled, adopted, released and orphaned;
 // Endpoints following pods' IPs and readiness; and rounds that write nothing
 // once nothing needs doing.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { prepareCreate } from '../../node/api/prepare.js'
 import { submit } from '../../node/api/submit.js'
@@ -14,25 +11,26 @@ import { EventRecorder } from '../../node/control/events.js'
 import { EndpointsController, desiredSubsets, sameSubsets, type EndpointsObject, type EndpointsPod, type ServiceObject } from '../../node/controllers/endpoints.js'
 import { ReplicationManager } from '../../node/controllers/replication-controller.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
-import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { Peer } from '../../node/peer.js'
 import { refOf, type ObjectRef, type StoreCommand } from '../../node/store/commands.js'
+import { startLocalPeer, type LocalPeer } from './local-peer.js'
 import { until } from './process-cluster.js'
 
 let peer: Peer
+let local: LocalPeer | undefined
 let dataDir = ''
 const nodeName = 'ctrl'
 const waitMs = 15_000
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'shoal-controllers-'))
-  peer = await Peer.start({ ...defaultPeerOptions, dataDir, name: nodeName, listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0 })
-  await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Namespace', name: 'default' }), 30_000, 'the default namespace')
+  local = await startLocalPeer(nodeName)
+  peer = local.peer
+  dataDir = local.dataDir
   await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Node', name: nodeName }), 30_000, 'the peer\'s Node')
 })
 
 afterAll(async () => {
-  await peer?.stop()
-  await rm(dataDir, { recursive: true, force: true })
+  await local?.stop()
 })
 
 type Rc = ApiObject & { spec: { replicas: number }; status?: { replicas?: number; readyReplicas?: number; availableReplicas?: number; observedGeneration?: number } }
@@ -161,6 +159,8 @@ describe('adoption and release', () => {
     await until(() => get('Pod', victim)?.metadata.ownerReferences === undefined && podsOf(cache).length === 2, waitMs, 'the relabelled pod released and replaced')
     expect(names(podsOf(cache))).not.toContain(victim)
     expect(get('Pod', victim)).toBeDefined()
+    // The event follows the create it reports, in a write of its own.
+    await until(() => eventsOf(cache, 'SuccessfulCreate').length >= 2, waitMs, 'the SuccessfulCreate event')
     expect(eventsOf(cache, 'SuccessfulCreate')).toHaveLength(2)
   })
 

@@ -3,9 +3,6 @@
 // shoal.io/peer-id label, so node lifecycle leaves their conditions to us).
 // The eviction clock is the Ready condition's lastTransitionTime, so a test
 // can put a Node "not ready since 3 s ago" and watch the rest happen.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { prepareCreate } from '../../node/api/prepare.js'
 import { submit } from '../../node/api/submit.js'
@@ -16,22 +13,23 @@ import { eventKind, nodeKind } from '../../node/kinds/cluster.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
 import { podKind } from '../../node/kinds/workloads.js'
 import { isoSeconds } from '../../node/nodes/readiness.js'
-import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { Peer } from '../../node/peer.js'
 import { refOf } from '../../node/store/commands.js'
+import { startLocalPeer, type LocalPeer } from './local-peer.js'
 import { until } from './process-cluster.js'
 
 let peer: Peer
+let local: LocalPeer | undefined
 let dataDir = ''
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'shoal-eviction-'))
-  peer = await Peer.start({ ...defaultPeerOptions, dataDir, name: 'evictor', listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0 })
-  await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Namespace', name: 'default' }), 30_000, 'the default namespace')
+  local = await startLocalPeer('evictor')
+  peer = local.peer
+  dataDir = local.dataDir
 })
 
 afterAll(async () => {
-  await peer.stop()
-  await rm(dataDir, { recursive: true, force: true })
+  await local?.stop()
 })
 
 async function write(command: Parameters<typeof submit>[1]): Promise<ApiObject> {

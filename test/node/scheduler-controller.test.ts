@@ -1,7 +1,4 @@
 // The scheduler as a controller: on an object store (its writes counted) and on a real peer, with shoal cordon, uncordon and drain.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Submitter, SubmitResult } from '../../node/api/submit.js'
 import { apiRequest, resolveTarget, type ApiTarget } from '../../node/cli/client.js'
@@ -14,7 +11,8 @@ import { Scheduler } from '../../node/scheduler/scheduler.js'
 import { addPod } from '../../node/scheduler/snapshot.js'
 import type { StoreCommand } from '../../node/store/commands.js'
 import { ObjectStore } from '../../node/store/object-store.js'
-import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { Peer } from '../../node/peer.js'
+import { startLocalPeer, type LocalPeer } from './local-peer.js'
 import { until } from './process-cluster.js'
 import { perNode, simNode, simPod } from './scheduler-fixtures.js'
 
@@ -134,22 +132,21 @@ describe('the scheduler controller on an object store', () => {
 
 describe('the scheduler on a real peer, and shoal cordon, uncordon and drain', () => {
   let peer: Peer
+  let local: LocalPeer | undefined
   let dataDir = ''
   let target: ApiTarget
   const waitMs = 15_000
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'shoal-scheduler-'))
-    peer = await Peer.start({ ...defaultPeerOptions, dataDir, name: 'sched-peer', listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0 })
-    await peer.api
+    local = await startLocalPeer('sched-peer')
+    peer = local.peer
+    dataDir = local.dataDir
     target = await resolveTarget({ 'data-dir': dataDir })
     await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Node', name: 'sched-peer' }), 30_000, "the peer's own Node")
-    await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Namespace', name: 'default' }), 30_000, 'the default namespace')
   })
 
   afterAll(async () => {
-    await peer?.stop()
-    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true })
+    await local?.stop()
   })
 
   async function api<T = ApiObject>(method: string, path: string, body?: unknown): Promise<T> {
