@@ -1,7 +1,7 @@
 // What a new cluster needs before its API can serve, made once by whichever
 // peer leads: the cluster CA and the admin token (replicated as internal
-// settings, so every peer can issue its own serving certificate) and the
-// namespaces Kubernetes users expect. Idempotent; runs until all exist.
+// settings, so every peer can issue its own serving certificate), the service
+// CIDR cluster IPs come from, and the namespaces Kubernetes users expect. Idempotent; runs until all exist.
 import type { RaftDriver } from '../consensus/driver.js'
 import { submit, type Submitter } from './api/submit.js'
 import { prepareCreate } from './api/prepare.js'
@@ -9,6 +9,7 @@ import type { KindRegistry } from './kinds/kind.js'
 import { encodeCommand, type ClusterRegistry } from './registry.js'
 import { createAdminToken, createClusterCa, serializeCaMaterial } from './security/ca.js'
 import type { ObjectStore } from './store/object-store.js'
+import { serviceCidrSettingKey } from './kinds/service-allocation.js'
 
 export const caSettingKey = 'shoal.ca'
 export const adminTokenSettingKey = 'shoal.adminToken'
@@ -20,6 +21,8 @@ export interface BootstrapOptions {
   store: ObjectStore
   kinds: KindRegistry
   submitter: Submitter
+  /** The service CIDR this peer was started with: the cluster's, when this peer bootstraps it. */
+  serviceCidr: string
 }
 
 export class ClusterBootstrapper {
@@ -41,7 +44,7 @@ export class ClusterBootstrapper {
   /** Everything exists (on this peer's replica). */
   complete(): boolean {
     const { registry, store } = this.options
-    return registry.settings.has(caSettingKey) && registry.settings.has(adminTokenSettingKey) && defaultNamespaces.every((name) => store.get({ apiVersion: 'v1', kind: 'Namespace', name }) !== undefined)
+    return registry.settings.has(caSettingKey) && registry.settings.has(adminTokenSettingKey) && registry.settings.has(serviceCidrSettingKey) && defaultNamespaces.every((name) => store.get({ apiVersion: 'v1', kind: 'Namespace', name }) !== undefined)
   }
 
   private async round(): Promise<void> {
@@ -52,6 +55,7 @@ export class ClusterBootstrapper {
     try {
       if (!registry.settings.has(caSettingKey)) await driver.propose(encodeCommand({ op: 'set', key: caSettingKey, value: serializeCaMaterial(createClusterCa()) }))
       if (!registry.settings.has(adminTokenSettingKey)) await driver.propose(encodeCommand({ op: 'set', key: adminTokenSettingKey, value: createAdminToken() }))
+      if (!registry.settings.has(serviceCidrSettingKey)) await driver.propose(encodeCommand({ op: 'set', key: serviceCidrSettingKey, value: this.options.serviceCidr }))
       const namespaceKind = kinds.byKind('v1', 'Namespace')!
       for (const name of defaultNamespaces) {
         if (store.get({ apiVersion: 'v1', kind: 'Namespace', name }) !== undefined) continue

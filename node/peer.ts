@@ -2,9 +2,7 @@
 // registry, gossip health, the autopilot and the HTTP API, wired together.
 // The same code bootstraps a cluster, joins one, or restarts from its data dir.
 import { mkdir } from 'node:fs/promises'
-import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Server } from 'node:http'
@@ -13,13 +11,14 @@ import { LevelLogStore } from '../consensus/log-store.js'
 import { RaftNode, bootstrapState } from '../consensus/node.js'
 import { GossipMembership } from '../net/gossip.js'
 import { createPeerHost, type PeerHost } from '../net/host.js'
-import { generateClusterSecret, loadOrCreatePeerKey, peerIdOf } from '../net/identity.js'
+import { loadOrCreatePeerKey, peerIdOf } from '../net/identity.js'
 import { RaftNetwork } from '../net/raft-transport.js'
 import { RpcEndpoint } from '../net/rpc.js'
 import { Autopilot } from './autopilot-runner.js'
 import { ConnectionKeeper } from './connection-keeper.js'
-import { decodeJoinToken, encodeJoinToken, readClusterIdentity, writeClusterIdentity, writeRuntimeInfo, type ClusterIdentity, type JoinToken } from './cluster-files.js'
-import { ClusterBootstrapper } from './cluster-bootstrap.js'
+import { decodeJoinToken, encodeJoinToken, readClusterIdentity, writeRuntimeInfo, type ClusterIdentity, type JoinToken } from './cluster-files.js'
+import type { ClusterBootstrapper } from './cluster-bootstrap.js'
+import { resolveIdentity, wire, type PeerParts } from './peer-parts.js'
 import { startPeerApi } from './peer-api-server.js'
 import type { ResourceContext } from './api/resources.js'
 import { withDeadline } from './api/submit.js'
@@ -30,10 +29,10 @@ import { startLeaderControl } from './control/start.js'
 import { coreKinds } from './kinds/cluster.js'
 import { ClusterRegistry } from './registry.js'
 import { PeerState } from './state/peer-state.js'
-import type { StoreCommand } from './store/commands.js'
 import { ObjectStore } from './store/object-store.js'
-import { localHealth } from './local-health.js'
 import { NodeObjects } from './nodes/node-objects.js'
+import { startAgent, type AgentSettings, type StartedAgent } from './agent/start.js'
+import { PodLogService } from './agent/log-service.js'
 
 export interface PeerOptions {
   dataDir: string
@@ -56,6 +55,10 @@ export interface PeerOptions {
   snapshotEveryEntries: number
   /** A node not Ready this long has its pods deleted, for their controllers to replace elsewhere. */
   podEvictionTimeoutMs: number
+  /** How this peer runs the pods bound to its Node; no agent when absent. */
+  agent?: AgentSettings
+  /** Where cluster IPs come from, if this peer bootstraps the cluster (default 127.77.0.0/16). */
+  serviceCidr?: string
 }
 
 export class PeerStartError extends Error {
@@ -63,24 +66,6 @@ export class PeerStartError extends Error {
 }
 
 export const defaultPeerOptions = { votersMax: 5, tickIntervalMs: 50, electionTicks: 10, deadVoterGraceMs: 10_000, snapshotEveryEntries: 10_000, podEvictionTimeoutMs: 5000 }
-
-interface PeerParts {
-  host: PeerHost
-  submitter: SubmitBatcher
-  driver: RaftDriver
-  registry: ClusterRegistry
-  state: PeerState
-  gossip: GossipMembership
-  rpc: RpcEndpoint
-  identity: ClusterIdentity
-  network: RaftNetwork
-  store: LevelLogStore
-  autopilot: Autopilot
-  connections: ConnectionKeeper
-  bootstrapper: ClusterBootstrapper
-  /** Filled in once the HTTP API listens, for the health reports. */
-  apiAddress: { value: string | null }
-}
 
 export class Peer {
   readonly host: PeerHost
@@ -101,6 +86,10 @@ export class Peer {
   /** This peer's Node object, and everyone's conditions while it leads. */
   private nodeObjects: NodeObjects | null = null
   private control: LeaderLoop | null = null
+  /** Runs the pods bound to this peer's Node. */
+  agent: StartedAgent | null = null
+  /** Pod logs: read here for pods of this Node, through their peer (`/shoal/logs/1`) for the others. */
+  podLogs: PodLogService | null = null
   /** Settles when the API listens (it waits for the cluster CA to reach this peer). */
   api: Promise<{ address: string; url: string }> = new Promise(() => {})
   apiAddress = ''
@@ -173,6 +162,8 @@ export class Peer {
     await this.gossip.start()
     this.gossip.track(this.registry.activePeers().map((p) => p.peerId).filter((p) => p !== this.id))
     this.joinToken = this.makeJoinToken()
+    this.podLogs = new PodLogService({ runtime: null, nodeName: this.identity.name, host: this.host, peerIdOfNode: (name) => this.registry.peerByName(name)?.peerId })
+    await this.podLogs.start()
     this.api = startPeerApi(this, { dataDir: options.dataDir, host: options.apiHost, port: options.apiPort, insecureHttp: options.insecureHttp === true, benchEndpoints: options.benchEndpoints === true, shoalVersion: '0.1.0' }).then(async (started) => {
       this.server = started.server
       this.apiAddress = started.address
@@ -184,8 +175,11 @@ export class Peer {
     if (bootstrapping) this.driver.campaign()
     this.autopilot.start()
     this.connections.start()
-    this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, submitter: this.submitter, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0' })
+    this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, submitter: this.submitter, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0', runtimeVersion: () => this.agent?.version })
     this.nodeObjects.start()
+    const nodes = this.nodeObjects
+    if (options.agent !== undefined) this.agent = await startAgent({ ...options.agent, nodeName: this.identity.name, dataDir: options.dataDir, store: this.state.store, submitter: this.submitter, node: () => nodes.describe() })
+    this.podLogs.setRuntime(this.agent?.runtime ?? null)
     this.control = startLeaderControl({ driver: this.driver, store: this.state.store, submitter: this.submitter, peerName: this.identity.name, podEvictionTimeoutMs: options.podEvictionTimeoutMs })
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
     // and once the API listens (it needs the CA, which arrives through the log) its address too.
@@ -251,6 +245,7 @@ export class Peer {
     return {
       store: this.state.store,
       submitter: this.submitter,
+      ...(this.podLogs === null ? {} : { podLogs: this.podLogs }),
       nowIso: () => new Date().toISOString(),
       nowMs: () => Date.now(),
       linearizableRead: async () => {
@@ -307,74 +302,16 @@ export class Peer {
     this.bootstrapper.stop()
     this.nodeObjects?.stop()
     this.control?.stop()
+    await this.agent?.stop()
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())))
     await this.gossip.stop().catch(() => {})
     await this.driver.stop()
     // Not needed for safety (the log replays them), but a clean stop leaves nothing to replay.
     await this.store.writeUnsynced(this.state.takePendingWrites()).catch(() => {})
+    await this.podLogs?.stop().catch(() => {})
     await this.rpc.stop().catch(() => {})
     await this.network.stop().catch(() => {})
     await this.host.stop()
     await this.store.close()
   }
-}
-
-async function resolveIdentity(options: PeerOptions, known: ClusterIdentity | null, token: JoinToken | null): Promise<ClusterIdentity> {
-  if (known !== null) {
-    if (token !== null && token.clusterId !== known.clusterId) {
-      throw new PeerStartError(`${options.dataDir} belongs to cluster ${known.clusterId}, but the join token is for ${token.clusterId}; use another --data-dir`)
-    }
-    if (options.name !== undefined && options.name !== known.name) {
-      throw new PeerStartError(`${options.dataDir} belongs to peer ${known.name}; it cannot be renamed to ${options.name}`)
-    }
-    return known
-  }
-  if (options.join !== undefined && token === null) {
-    throw new PeerStartError('a new peer needs the join token (it carries the cluster secret), not just an address; run `shoal up` on an existing peer to see it')
-  }
-  const name = options.name ?? hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-')
-  const identity: ClusterIdentity = token === null
-    ? { clusterId: randomUUID(), secret: generateClusterSecret(), name }
-    : { clusterId: token.clusterId, secret: token.secret, name }
-  await writeClusterIdentity(options.dataDir, identity)
-  return identity
-}
-
-function wire(
-  options: PeerOptions,
-  parts: { host: PeerHost; store: LevelLogStore; peerState: PeerState; node: RaftNode; identity: ClusterIdentity },
-): PeerParts {
-  const { host, store, peerState, node, identity } = parts
-  const registry = peerState.registry
-  let driver: RaftDriver | null = null
-  const network = new RaftNetwork({
-    host,
-    deliver: (m) => driver?.receive(m),
-    onUnreachable: (peerId) => driver?.node.reportUnreachable(peerId),
-  })
-  driver = new RaftDriver({
-    node,
-    store,
-    transport: network,
-    application: peerState,
-    tickIntervalMs: options.tickIntervalMs,
-    pendingProposalsMax: 50_000,
-    pendingReadsMax: 10_000,
-    appliedIndex: peerState.appliedIndex,
-    snapshotEveryEntries: options.snapshotEveryEntries,
-  })
-  const d = driver
-  let rpc: RpcEndpoint | null = null
-  const ctx = { clusterId: identity.clusterId, driver: d, registry, rpc: () => rpc!, now: () => Date.now() }
-  const submitter = new SubmitBatcher({ driver: d, state: peerState, rpc: () => rpc! })
-  rpc = new RpcEndpoint({
-    host,
-    handlers: { ...peerRpcHandlers(ctx), 'store.submit': (request) => submitter.proposeForwarded(request) },
-  })
-  const apiAddress = { value: null as string | null }
-  const gossip = new GossipMembership({ host, localHealth: () => localHealth(identity.name, host, d, () => apiAddress.value) })
-  const autopilot = new Autopilot({ driver: d, registry, gossip, votersMax: options.votersMax, deadVoterGraceMs: options.deadVoterGraceMs })
-  const connections = new ConnectionKeeper({ host, registry, voters: () => d.node.status().conf.voters })
-  const bootstrapper = new ClusterBootstrapper({ driver: d, registry, store: peerState.store, kinds: peerState.store.kinds, submitter })
-  return { host, driver: d, registry, state: peerState, gossip, rpc, identity, network, store, autopilot, connections, bootstrapper, apiAddress, submitter }
 }

@@ -7,6 +7,7 @@ const benches: Record<string, (args: BenchArgs) => Promise<void>> = {
   cluster: async (args) => (await import('./bench/cluster.js')).benchCluster(args),
   api: async (args) => (await import('./bench/api.js')).benchApi(args),
   scheduler: async (args) => (await import('./bench/scheduler.js')).benchScheduler(args),
+  pods: async (args) => (await import('./bench/pods.js')).benchPods(args),
 }
 
 export interface BenchArgs {

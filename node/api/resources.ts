@@ -12,13 +12,15 @@ import { StatusError, badRequest, methodNotAllowed } from './status.js'
 import { serveWatch } from './watch-http.js'
 import { createObject, deletedReply, deleteObject, patchObject, replaceObject, scaleOf, updateScale, type WriteContext, type WriteRequest } from './write.js'
 import type { FieldValidation } from './prepare.js'
-import { podLog } from './pod-log.js'
+import { podLog, servePodLog, type PodLogSource } from './pod-log.js'
 
 export interface ResourceContext extends WriteContext {
   store: ObjectStore
   /** A ReadIndex round: the local replica is then at least as new as the leader was. */
   linearizableRead: () => Promise<void>
   nowMs: () => number
+  /** Container logs (the agent's log service); without it no container can have started. */
+  podLogs?: PodLogSource
 }
 
 export interface Reply {
@@ -57,7 +59,7 @@ function writeRequest(path: ResourcePath, value: unknown, query: URLSearchParams
 export async function handleResource(ctx: ResourceContext, path: ResourcePath, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<Reply | null> {
   const method = req.method ?? 'GET'
   if (path.def.namespaced && path.namespace === undefined && path.name !== undefined) throw new StatusError(404, 'NotFound', `the server could not find the requested resource`)
-  if (path.subresource !== undefined) return handleSubresource(ctx, path, req, query)
+  if (path.subresource !== undefined) return handleSubresource(ctx, path, req, res, query)
   if (path.name === undefined) {
     if (method === 'GET') return handleCollectionRead(ctx, path, req, res, query)
     if (method === 'POST') {
@@ -157,7 +159,7 @@ async function deleteCollection(ctx: ResourceContext, path: ResourcePath, query:
   return { code: 200, body: listBody(path.def, result) }
 }
 
-async function handleSubresource(ctx: ResourceContext, path: ResourcePath, req: IncomingMessage, query: URLSearchParams): Promise<Reply> {
+async function handleSubresource(ctx: ResourceContext, path: ResourcePath, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<Reply | null> {
   const method = req.method ?? 'GET'
   const name = path.name ?? ''
   if (path.subresource === 'status' && path.def.subresources.status) {
@@ -174,7 +176,9 @@ async function handleSubresource(ctx: ResourceContext, path: ResourcePath, req: 
   }
   if (path.subresource === 'log' && path.def.subresources.log === true) {
     if (method !== 'GET') throw methodNotAllowed(method, req.url ?? '')
-    podLog(getObject(ctx.store, path.def, path.namespace, name), query)
+    const pod = getObject(ctx.store, path.def, path.namespace, name)
+    if (ctx.podLogs !== undefined) return servePodLog(ctx.podLogs, pod, query, req, res)
+    podLog(pod, query)
   }
   throw new StatusError(404, 'NotFound', `the server could not find the requested resource (${path.def.plural}/${path.subresource})`)
 }

@@ -41,7 +41,7 @@ const commands: Record<string, Command> = {
   apply: { summary: 'create or update the objects in -f FILE|DIR|- (three-way merge)', run: async (args) => (await import('./apply.js')).apply(args) },
   delete: { summary: 'delete objects by name, -l selector, --all, or -f FILE', run: async (args) => (await import('./write-commands.js')).remove(args) },
   scale: { summary: 'set the replicas of a controller: scale rc NAME --replicas=N', run: async (args) => (await import('./write-commands.js')).scale(args) },
-  logs: { summary: "print a pod's logs: logs POD [-c CONTAINER] [-f]", run: async (args) => (await import('./write-commands.js')).logs(args) },
+  logs: { summary: "print a pod's logs: logs [-f] [-c CONTAINER] [--tail N] [--since DURATION] [--previous] [--timestamps] POD", run: async (args) => (await import('./write-commands.js')).logs(args) },
   cordon: { summary: 'mark a node unschedulable: cordon NODE', run: async (args) => (await import('./node-commands.js')).cordon(args) },
   uncordon: { summary: 'mark a node schedulable again: uncordon NODE', run: async (args) => (await import('./node-commands.js')).uncordon(args) },
   drain: { summary: 'cordon a node and delete its pods (--force: even those without a controller)', run: async (args) => (await import('./node-commands.js')).drain(args) },

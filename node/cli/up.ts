@@ -4,11 +4,14 @@
 import { Peer, defaultPeerOptions, type PeerOptions } from '../peer.js'
 import { UsageError, hostPort, parse, toMultiaddr } from './args.js'
 import { defaultDataDir } from './client.js'
+import { defaultAgentSettings, runtimeChoices, type RuntimeChoice } from '../agent/start.js'
+import { defaultServiceCidr, parseCidr } from '../kinds/service-allocation.js'
 
 export const upUsage = `usage: shoal up [--data-dir DIR] [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
                 [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]
                 [--dead-voter-grace-ms MS] [--insecure-http] [--snapshot-every-entries N]
-                [--pod-eviction-timeout DURATION]`
+                [--pod-eviction-timeout DURATION] [--runtime process|docker|auto|none]
+                [--restart-backoff-initial DURATION] [--restart-backoff-max DURATION] [--service-cidr CIDR]`
 
 export async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -26,7 +29,18 @@ export async function up(args: string[]): Promise<number> {
     'insecure-http': { type: 'boolean', default: false },
     'snapshot-every-entries': { type: 'string', default: String(defaultPeerOptions.snapshotEveryEntries) },
     'pod-eviction-timeout': { type: 'string', default: `${defaultPeerOptions.podEvictionTimeoutMs / 1000}s` },
+    runtime: { type: 'string', default: defaultAgentSettings.runtime },
+    'restart-backoff-initial': { type: 'string', default: `${defaultAgentSettings.restartBackoffInitialMs / 1000}s` },
+    'restart-backoff-max': { type: 'string', default: `${defaultAgentSettings.restartBackoffMaxMs / 60_000}m` },
+    'service-cidr': { type: 'string', default: defaultServiceCidr },
   })
+  try {
+    parseCidr(values['service-cidr'])
+  } catch (err) {
+    throw new UsageError(`--service-cidr: ${(err as Error).message}`)
+  }
+  const runtime = values.runtime as RuntimeChoice
+  if (!runtimeChoices.includes(runtime)) throw new UsageError(`--runtime wants one of ${runtimeChoices.join(', ')}, not ${values.runtime}`)
   const dataDir = values['data-dir'] ?? defaultDataDir
   const votersMax = Number(values.voters)
   if (!Number.isInteger(votersMax) || votersMax < 1 || votersMax > 9) throw new UsageError('--voters wants a number from 1 to 9')
@@ -42,6 +56,12 @@ export async function up(args: string[]): Promise<number> {
     deadVoterGraceMs: Number(values['dead-voter-grace-ms']),
     snapshotEveryEntries: positiveInteger(values['snapshot-every-entries'], '--snapshot-every-entries'),
     podEvictionTimeoutMs: durationMs(values['pod-eviction-timeout'], '--pod-eviction-timeout'),
+    serviceCidr: values['service-cidr'],
+    agent: {
+      runtime,
+      restartBackoffInitialMs: durationMs(values['restart-backoff-initial'], '--restart-backoff-initial'),
+      restartBackoffMaxMs: durationMs(values['restart-backoff-max'], '--restart-backoff-max'),
+    },
     benchEndpoints: values['bench-endpoints'],
     insecureHttp: values['insecure-http'],
     ...(values.name === undefined ? {} : { name: values.name }),

@@ -116,6 +116,16 @@ function podName(arg: string): string {
 /** How long a plain (not followed) log request may stay silent. */
 const logsTimeoutMs = 30_000
 
+const durationUnitsMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** A Go duration (`30s`, `5m`, `1h30m`, `1.5h`) as whole seconds, rounded up as kubectl rounds --since. */
+export function durationSeconds(text: string): number {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)]
+  if (text === '' || parts.map((p) => p[0]).join('') !== text) throw new UsageError(`--since wants a duration such as 30s, 5m or 1h30m, not "${text}"`)
+  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * durationUnitsMs[p[2]!]!, 0)
+  return Math.ceil(ms / 1000)
+}
+
 export async function logs(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ...targetOptions,
@@ -123,10 +133,16 @@ export async function logs(args: string[]): Promise<number> {
     follow: { type: 'boolean', short: 'f' },
     previous: { type: 'boolean', short: 'p' },
     tail: { type: 'string' },
+    since: { type: 'string' },
+    'since-time': { type: 'string' },
+    'limit-bytes': { type: 'string' },
     timestamps: { type: 'boolean' },
   })
-  if (positionals.length !== 1) throw new UsageError('logs takes one pod: shoal logs POD [-c CONTAINER] [-f]')
+  if (positionals.length !== 1) throw new UsageError('logs takes one pod: shoal logs [-f] [-c CONTAINER] [--tail N] [--since DURATION] [--previous] [--timestamps] POD')
   if (values.tail !== undefined && !/^-?\d+$/.test(values.tail)) throw new UsageError(`--tail wants a number of lines, not "${values.tail}"`)
+  if (values['limit-bytes'] !== undefined && !/^\d+$/.test(values['limit-bytes'])) throw new UsageError(`--limit-bytes wants a number of bytes, not "${values['limit-bytes']}"`)
+  if (values.since !== undefined && values['since-time'] !== undefined) throw new UsageError('at most one of --since-time / --since may be used')
+  const sinceSeconds = values.since === undefined ? undefined : durationSeconds(values.since)
   const session = await Session.open(values)
   const pods = (await session.resources()).resolve('pods')
   const path = withQuery(resourcePath(pods, session.namespace, podName(positionals[0]!), 'log'), {
@@ -135,6 +151,10 @@ export async function logs(args: string[]): Promise<number> {
     previous: values.previous === true ? 'true' : undefined,
     tailLines: values.tail !== undefined && Number(values.tail) >= 0 ? values.tail : undefined,
     timestamps: values.timestamps === true ? 'true' : undefined,
+    // kubectl sends no sinceSeconds for --since=0s.
+    sinceSeconds: sinceSeconds === undefined || sinceSeconds === 0 ? undefined : String(sinceSeconds),
+    sinceTime: values['since-time'],
+    limitBytes: values['limit-bytes'] !== undefined && Number(values['limit-bytes']) > 0 ? values['limit-bytes'] : undefined,
   })
   let errorText = ''
   const response = await apiRequest(session.target, 'GET', path, {

@@ -34,6 +34,8 @@ export interface EventRecorderOptions {
   submitter: Submitter
   source: EventSource
   nowIso: () => string
+  /** Event writes waiting at once, past which new events are dropped (pendingEventsMax when absent): a recorder whose user tells of more at once says so. */
+  pendingMax?: number
 }
 
 export class EventRecorder {
@@ -60,7 +62,8 @@ export class EventRecorder {
       waiting.message = text
       return this.writing.get(name) ?? Promise.resolve()
     }
-    if (this.queued.size + this.writing.size >= pendingEventsMax) {
+    // Every queued Event has its writer: the writers are the Events waiting to go out.
+    if (this.writing.size >= (this.options.pendingMax ?? pendingEventsMax)) {
       this.dropped++
       return Promise.resolve()
     }

@@ -14,9 +14,25 @@ export const coalesceMsDefault = 100
 
 export interface Controller {
   readonly name: string
-  /** One pass: read the store, write what is missing. Throwing ends the pass; the next one retries. */
-  round(): Promise<void>
+  /**
+   * One pass: read the store, write what is missing. Throwing ends the pass; the next one retries.
+   * Timed work (an eviction deadline) returns when it falls due: the loop runs this controller
+   * again then, rather than at the next change or the next once-a-second round.
+   */
+  round(): Promise<RoundResult | void>
+  /** This peer leads in a new term and has caught up: called before the term's first round (rebuild what is kept between rounds). */
+  leadershipStarted?(): void
+  /** This peer stopped leading (or the loop stopped): drop what is kept between rounds. */
+  leadershipEnded?(): void
 }
+
+export interface RoundResult {
+  /** Run this controller's next round at this time (ms since the epoch, `nowMs`'s clock); one pending wake-up per controller, the latest round's. */
+  nextRoundAtMs?: number
+}
+
+/** A wake-up further away than this waits for the rounds that come anyway, and asks again. */
+export const wakeUpMaxMs = 60_000
 
 export interface LeaderLoopOptions {
   controllers: Controller[]
@@ -34,12 +50,16 @@ export interface LeaderLoopOptions {
    * ReadIndex round). A new leader runs no round before: it would miss what the old one did.
    */
   caughtUp?: () => Promise<void>
+  /** The clock for wake-ups (Date.now when absent). */
+  nowMs?: () => number
 }
 
 interface ControllerState {
   running: boolean
   /** A change arrived while a round ran: run again right after. */
   again: boolean
+  /** The one wake-up the controller's last round asked for. */
+  wakeUp: ReturnType<typeof setTimeout> | null
 }
 
 export class LeaderLoop {
@@ -53,7 +73,7 @@ export class LeaderLoop {
   private catchingUp = false
 
   constructor(private readonly options: LeaderLoopOptions) {
-    for (const c of options.controllers) this.state.set(c.name, { running: false, again: false })
+    for (const c of options.controllers) this.state.set(c.name, { running: false, again: false, wakeUp: null })
   }
 
   start(): void {
@@ -65,6 +85,7 @@ export class LeaderLoop {
 
   stop(): void {
     this.stopped = true
+    this.endLeadership()
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
     this.stopWatch?.()
@@ -78,7 +99,7 @@ export class LeaderLoop {
     setTimeout(() => {
       this.scheduled = false
       const term = this.options.leaderTerm()
-      if (term === null) return
+      if (term === null) return this.endLeadership()
       if (term !== this.caughtUpTerm) return void this.catchUp(term)
       for (const c of this.options.controllers) void this.run(c)
     }, this.options.coalesceMs ?? coalesceMsDefault)
@@ -89,13 +110,40 @@ export class LeaderLoop {
     this.catchingUp = true
     try {
       await (this.options.caughtUp?.() ?? Promise.resolve())
-      if (this.options.leaderTerm() === term) this.caughtUpTerm = term
+      if (this.options.leaderTerm() === term) {
+        this.endLeadership()
+        this.caughtUpTerm = term
+        for (const c of this.options.controllers) c.leadershipStarted?.()
+      }
     } catch {
       // Not leading any more, or no quorum yet: the next poke tries again.
     } finally {
       this.catchingUp = false
     }
     this.poke()
+  }
+
+  /** Run `c` (alone) at `atMs`, replacing the wake-up it asked for before. */
+  private wakeAt(c: Controller, s: ControllerState, atMs: number | undefined): void {
+    if (s.wakeUp !== null) clearTimeout(s.wakeUp)
+    s.wakeUp = null
+    if (atMs === undefined || this.stopped) return
+    const delayMs = Math.min(wakeUpMaxMs, Math.max(0, atMs - (this.options.nowMs ?? Date.now)()))
+    s.wakeUp = setTimeout(() => {
+      s.wakeUp = null
+      const term = this.options.leaderTerm()
+      if (term !== null && term === this.caughtUpTerm) void this.run(c)
+    }, delayMs)
+  }
+
+  private endLeadership(): void {
+    for (const s of this.state.values()) {
+      if (s.wakeUp !== null) clearTimeout(s.wakeUp)
+      s.wakeUp = null
+    }
+    if (this.caughtUpTerm === null) return
+    this.caughtUpTerm = null
+    for (const c of this.options.controllers) c.leadershipEnded?.()
   }
 
   private async run(c: Controller): Promise<void> {
@@ -110,7 +158,8 @@ export class LeaderLoop {
         s.again = false
         if (this.stopped || this.options.leaderTerm() === null) break
         try {
-          await c.round()
+          const result = await c.round()
+          this.wakeAt(c, s, result?.nextRoundAtMs)
         } catch (err) {
           this.options.onError?.(c.name, err as Error)
         }

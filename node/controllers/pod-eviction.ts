@@ -12,7 +12,7 @@
 // tolerationSeconds, or for ever without them. Finished pods stay too.
 import { submit } from '../api/submit.js'
 import type { ControlContext } from '../control/controllers.js'
-import type { Controller } from '../control/leader-loop.js'
+import type { Controller, RoundResult } from '../control/leader-loop.js'
 import { nodeKind } from '../kinds/cluster.js'
 import type { ApiObject } from '../kinds/meta.js'
 import { podKind } from '../kinds/workloads.js'
@@ -88,9 +88,26 @@ export class PodEviction implements Controller {
     private readonly timeoutMs: number = defaultPodEvictionTimeoutMs,
   ) {}
 
-  async round(): Promise<void> {
+  /** Evicts what is due, and asks for the next round when the next Node's timeout runs out, so eviction is on time rather than up to a round late. */
+  async round(): Promise<RoundResult> {
     const nowMs = this.ctx.nowMs()
     const nodes = new Map(this.ctx.store.list(nodeKind).map((n) => [n.metadata.name ?? '', n]))
+    await this.evictDue(nodes, nowMs)
+    return this.nextDeadline(nodes, nowMs)
+  }
+
+  /** The earliest time a not-ready or missing Node's timeout runs out, still ahead. */
+  private nextDeadline(nodes: ReadonlyMap<string, ApiObject>, nowMs: number): RoundResult {
+    let nextMs = Infinity
+    for (const node of nodes.values()) {
+      const notReadyMs = this.notReadyForMs(node, nowMs)
+      if (notReadyMs >= 0 && notReadyMs < this.timeoutMs) nextMs = Math.min(nextMs, nowMs - notReadyMs + this.timeoutMs)
+    }
+    for (const sinceMs of this.missingSinceMs.values()) if (sinceMs + this.timeoutMs > nowMs) nextMs = Math.min(nextMs, sinceMs + this.timeoutMs)
+    return nextMs === Infinity ? {} : { nextRoundAtMs: nextMs }
+  }
+
+  private async evictDue(nodes: ReadonlyMap<string, ApiObject>, nowMs: number): Promise<void> {
     const overdue = [...nodes.values()].filter((n) => this.notReadyForMs(n, nowMs) >= this.timeoutMs).map((n) => `${n.metadata.name}@${readyCondition(n)!.lastTransitionTime}`)
     // Tolerations with their own seconds and vanished Nodes are caught by the periodic scan.
     if (overdue.every((key) => this.cleared.has(key)) && nowMs - this.lastScanMs < missingNodeScanEveryMs) return

@@ -9,8 +9,8 @@ import { refOf, type StoreCommand } from '../store/commands.js'
 import type { ControlContext } from '../control/controllers.js'
 import type { Controller } from '../control/leader-loop.js'
 import { catchUp, failureMessage, submitInBatches, type BatchOutcome } from './batches.js'
-import { podsByController } from './store-scan.js'
-import { createsPerRoundMax, deletesPerRoundMax, planReplication, podBodyFromTemplate, replicationStatus, sameStatus, type PodObject, type RcObject, type ReplicationPlan } from './replication.js'
+import { ReplicaIndex } from './replica-index.js'
+import { createsPerRoundMax, deletesPerRoundMax, planReplication, podBodyFromTemplate, replicationStatus, sameStatus, statusFromCounts, type PodObject, type RcObject, type ReplicationPlan } from './replication.js'
 
 /** What one command of a round was for, to tell its outcome as an event. */
 interface Intent {
@@ -19,6 +19,8 @@ interface Intent {
   podName: string
 }
 
+/** Replicas built between turns of the event loop. */
+const buildSlicePods = 500
 /** Controllers whose last FailedCreate message we remember (so a broken template is told once, not every round). */
 const failureNotesMax = 10_000
 
@@ -28,39 +30,57 @@ export class ReplicationManager implements Controller {
   private readonly rcKind: KindDefinition
   /** rc uid -> the last FailedCreate message recorded for it. */
   private readonly failureNotes = new Map<string, string>()
+  /** Each controller's pods, from the change feed; rebuilt from the store in every term this peer leads. */
+  private readonly index: ReplicaIndex
 
   constructor(private readonly ctx: ControlContext) {
     this.podKind = kindOf(ctx, 'Pod')
     this.rcKind = kindOf(ctx, 'ReplicationController')
+    this.index = new ReplicaIndex(ctx.store)
+  }
+
+  /**
+   * The store holds everything this controller wrote: it caught up (an empty entry) in this term,
+   * and every write since has an outcome. Only then are creates and deletes decided without a catch-up.
+   */
+  private settled = false
+
+  /** A new term: the next round reads the store afresh, and catches up before creating or deleting. */
+  leadershipStarted(): void {
+    this.index.stop()
+    this.settled = false
+  }
+
+  leadershipEnded(): void {
+    this.index.stop()
+    this.settled = false
   }
 
   async round(): Promise<void> {
     let plans = this.plan()
-    if (plans.some((p) => p.createCount > 0 || p.remove.length > 0)) {
+    if (!this.settled && plans.some((p) => p.createCount > 0 || p.remove.length > 0)) {
       // Creating and deleting are not idempotent: decide them on a store that has caught up.
       await catchUp(this.ctx.submitter)
+      this.settled = true
       plans = this.plan()
     }
-    if (plans.some((p) => p.createCount > 0 || p.remove.length > 0 || p.adopt.length > 0 || p.release.length > 0)) await this.execute(plans)
-    await this.writeStatuses()
+    // The events of this round's writes go out alongside the statuses, which read the store those writes made.
+    const { told } = plans.some((p) => p.createCount > 0 || p.remove.length > 0 || p.adopt.length > 0 || p.release.length > 0) ? await this.execute(plans) : { told: Promise.resolve() }
+    await Promise.all([told, this.writeStatuses()])
   }
 
   /**
    * Every controller's plan, from the pods it controls and the orphans of its
-   * namespace (one pass over the pods); a pod adopted by one controller is not
-   * offered to the next (overlapping selectors).
+   * namespace; a pod adopted by one controller is not offered to the next
+   * (overlapping selectors).
    */
   private plan(): ReplicationPlan[] {
-    const rcs = this.ctx.store.list(this.rcKind) as RcObject[]
-    if (rcs.length === 0) return []
-    const { controlled, orphans } = podsByController<PodObject>(this.ctx.store)
+    const rcs = this.rcs()
     const adopted = new Set<string>()
     let creates = createsPerRoundMax
     let deletes = deletesPerRoundMax
     return rcs.map((rc) => {
-      const candidates = [...(controlled.get(rc.metadata.uid ?? '') ?? []), ...(orphans.get(rc.metadata.namespace ?? '') ?? []).filter((p) => !adopted.has(p.metadata.uid ?? ''))]
-      const plan = planReplication(rc, candidates)
-      for (const p of plan.adopt) adopted.add(p.metadata.uid ?? '')
+      const plan = this.planOne(rc, adopted)
       plan.createCount = Math.min(plan.createCount, creates)
       plan.remove = plan.remove.slice(0, deletes)
       creates -= plan.createCount
@@ -69,7 +89,34 @@ export class ReplicationManager implements Controller {
     })
   }
 
-  private async execute(plans: ReplicationPlan[]): Promise<void> {
+  /** The controllers, with the index running (and forgetting the counts of controllers gone). */
+  private rcs(): RcObject[] {
+    const rcs = this.ctx.store.list(this.rcKind) as RcObject[]
+    if (rcs.length === 0) {
+      this.index.stop()
+      return []
+    }
+    if (!this.index.running) this.index.start()
+    this.index.keepTallies(new Set(rcs.map((rc) => rc.metadata.uid ?? '')))
+    return rcs
+  }
+
+  private planOne(rc: RcObject, adopted: Set<string>): ReplicationPlan {
+    const namespace = rc.metadata.namespace ?? ''
+    const tally = this.index.tally(rc)
+    const wanted = rc.spec?.replicas ?? 1
+    // Nothing to adopt, release or choose for deletion: the counts decide what planReplication would decide from the pods.
+    if (rc.metadata.deletionTimestamp === undefined && tally.release === 0 && !this.index.hasOrphans(namespace) && tally.replicas <= wanted) {
+      return { rc, adopt: [], release: [], createCount: wanted - tally.replicas, remove: [] }
+    }
+    const orphans = [...this.index.orphans(namespace)].filter((p) => !adopted.has(p.metadata.uid ?? ''))
+    const plan = planReplication(rc, [...this.index.controlledBy(rc.metadata.uid ?? ''), ...orphans])
+    for (const p of plan.adopt) adopted.add(p.metadata.uid ?? '')
+    return plan
+  }
+
+  /** Submits the round's writes; resolves, once they are applied, with the promise of their events. */
+  private async execute(plans: ReplicationPlan[]): Promise<{ told: Promise<void> }> {
     const commands: StoreCommand[] = []
     const intents: Intent[] = []
     const add = (command: StoreCommand, intent: Intent): void => {
@@ -82,21 +129,34 @@ export class ReplicationManager implements Controller {
       for (const pod of [...plan.adopt, ...plan.release]) {
         add({ op: 'obj.update', object: pod, ...(pod.metadata.resourceVersion === undefined ? {} : { expectResourceVersion: pod.metadata.resourceVersion }) }, { rc, what: 'update', podName: pod.metadata.name ?? '' })
       }
-      for (const pod of this.newPods(plan, failures)) add({ op: 'obj.create', object: pod }, { rc, what: 'create', podName: pod.metadata.name ?? '' })
+      for (const pod of await this.newPods(plan, failures)) add({ op: 'obj.create', object: pod }, { rc, what: 'create', podName: pod.metadata.name ?? '' })
       for (const pod of plan.remove) {
         add({ op: 'obj.delete', ref: refOf(pod), ...(pod.metadata.uid === undefined ? {} : { expectUid: pod.metadata.uid }), propagation: 'Background' }, { rc, what: 'delete', podName: pod.metadata.name ?? '' })
       }
     }
-    const outcomes = await submitInBatches(this.ctx.submitter, commands)
-    await Promise.all([...failures, ...outcomes.map((o, k) => this.tell(intents[k]!, o))])
+    const outcomes = await this.submit(commands)
+    return { told: Promise.all([...failures, ...outcomes.map((o, k) => this.tell(intents[k]!, o))]).then(() => {}) }
   }
 
-  /** The replicas to create for `plan`, as the API would make them; a template the API refuses is told once as FailedCreate. */
-  private newPods(plan: ReplicationPlan, failures: Promise<void>[]): ApiObject[] {
+  /** Writes whose fate is unknown (the entry failed as a whole: it may still commit) call for a catch-up before the next creates or deletes. */
+  private async submit(commands: readonly StoreCommand[]): Promise<BatchOutcome[]> {
+    const outcomes = await submitInBatches(this.ctx.submitter, commands)
+    if (outcomes.some((o) => !o.ok && 'error' in o)) this.settled = false
+    return outcomes
+  }
+
+  /**
+   * The replicas to create for `plan`, as the API would make them; a template the API refuses is told once as FailedCreate.
+   * Thousands take a while: the event loop gets a turn between slices, so Raft's heartbeats are not held up.
+   */
+  private async newPods(plan: ReplicationPlan, failures: Promise<void>[]): Promise<ApiObject[]> {
     const out: ApiObject[] = []
     const namespace = plan.rc.metadata.namespace
     try {
-      for (let k = 0; k < plan.createCount; k++) out.push(prepareCreate(this.podKind, podBodyFromTemplate(plan.rc), namespace, 'Strict', this.ctx.nowIso()).object)
+      for (let k = 0; k < plan.createCount; k++) {
+        if (k > 0 && k % buildSlicePods === 0) await new Promise((r) => setImmediate(r))
+        out.push(prepareCreate(this.podKind, podBodyFromTemplate(plan.rc), namespace, 'Strict', this.ctx.nowIso()).object)
+      }
     } catch (err) {
       failures.push(this.failedCreate(plan.rc, (err as Error).message))
     }
@@ -126,19 +186,24 @@ export class ReplicationManager implements Controller {
 
   /** Each controller's status from the store as it is now (after this round's writes), written only where it changed. */
   private async writeStatuses(): Promise<void> {
-    const rcs = this.ctx.store.list(this.rcKind) as RcObject[]
-    if (rcs.length === 0) return
-    const { controlled } = podsByController<PodObject>(this.ctx.store)
+    const rcs = this.rcs()
     const nowMs = this.ctx.nowMs()
     const commands: StoreCommand[] = []
     for (const rc of rcs) {
-      const status = replicationStatus(rc, controlled.get(rc.metadata.uid ?? '') ?? [], nowMs)
+      const status = this.statusOf(rc, nowMs)
       if (sameStatus(rc.status, status)) continue
       const updated: ApiObject = { ...rc, status }
       commands.push({ op: 'obj.update', object: updated, subresource: 'status', ...(rc.metadata.resourceVersion === undefined ? {} : { expectResourceVersion: rc.metadata.resourceVersion }) })
     }
     // A conflict (the controller changed meanwhile) is retried by the next round, which its change triggers.
-    if (commands.length > 0) await submitInBatches(this.ctx.submitter, commands)
+    if (commands.length > 0) await this.submit(commands)
+  }
+
+  /** From the counts; only availability after minReadySeconds depends on the clock, so it reads the pods. */
+  private statusOf(rc: RcObject, nowMs: number): ReturnType<typeof replicationStatus> {
+    if ((rc.spec?.minReadySeconds ?? 0) > 0) return replicationStatus(rc, [...this.index.controlledBy(rc.metadata.uid ?? '')], nowMs)
+    const t = this.index.tally(rc)
+    return statusFromCounts(rc, { replicas: t.replicas, fullyLabeledReplicas: t.fullyLabeled, readyReplicas: t.ready, availableReplicas: t.ready })
   }
 }
 

@@ -48,7 +48,26 @@ export interface KindDefinition {
   validate?: (object: ApiObject, old: ApiObject | null) => FieldCause[]
   /** Initial status of a new object (Pods start Pending). */
   initialStatus?: (object: ApiObject) => Record<string, unknown>
+  /**
+   * Fill in what must be unique cluster-wide (a Service's cluster IP and node
+   * ports), when the create or update is applied: from replicated state only,
+   * so every peer reaches the same answer. `old` is the stored object on updates.
+   */
+  allocate?: (object: ApiObject, old: ApiObject | null, ctx: AllocationContext) => AllocationResult
 }
+
+/** What an allocation may read: replicated state only. */
+export interface AllocationContext {
+  /** The Raft index of the entry being applied. */
+  index: number
+  /** The stored objects of the same kind. */
+  existing(): Iterable<ApiObject>
+  /** A cluster setting (replicated through the registry). */
+  setting(key: string): string | undefined
+}
+
+/** The object with what was allocated, or why the write is refused (a 422). */
+export type AllocationResult = { object: ApiObject } | { invalid: string; field: string }
 
 export function apiVersionOf(def: Pick<KindDefinition, 'group' | 'version'>): string {
   return def.group === '' ? def.version : `${def.group}/${def.version}`

@@ -3,6 +3,7 @@ import { s, type FieldCause } from '../api/schema.js'
 import type { KindDefinition } from './kind.js'
 import { dns1123Label, dns1123LabelHint, topLevel, type ApiObject } from './meta.js'
 import { age, renderLabelMap } from './printing.js'
+import { allocateService } from './service-allocation.js'
 
 interface ServicePort {
   name?: string
@@ -119,6 +120,7 @@ export const serviceKind: KindDefinition = {
     }
   },
   validate: validateService,
+  allocate: allocateService,
 }
 
 const endpointAddress = s.object({ ip: s.string(), hostname: s.string(), nodeName: s.string(), targetRef: s.any() }, ['ip'])

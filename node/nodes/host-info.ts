@@ -58,6 +58,8 @@ export interface PeerFacts {
   /** The port the peer's API listens on (the Node's daemon endpoint). */
   apiPort: number
   shoalVersion: string
+  /** What the agent runs containers with (`docker://4.3.1`, `process://v20.20.2`); `none://` when no agent runs here. */
+  runtimeVersion?: string
 }
 
 async function readOptional(path: string): Promise<string | null> {
@@ -170,8 +172,7 @@ export function describeHost(host: HostFacts, peer: PeerFacts): HostDescription 
         bootID: host.bootId ?? '',
         kernelVersion: host.kernelVersion,
         osImage: osImageOf(host.osRelease),
-        // The agent (issue 6) reports the real runtime; until then the peer runs no containers.
-        containerRuntimeVersion: 'process://',
+        containerRuntimeVersion: peer.runtimeVersion ?? 'none://',
         kubeletVersion: peerVersionOf(peer.shoalVersion),
         operatingSystem: os,
         architecture,

@@ -24,6 +24,8 @@ export interface NodeObjectsPeer {
   /** host:port the API listens on; '' until it does. */
   apiAddress: () => string
   shoalVersion: string
+  /** The agent's runtime version, once it has one. */
+  runtimeVersion?: () => string | undefined
 }
 
 export class NodeObjects {
@@ -69,9 +71,11 @@ export class NodeObjects {
     this.lifecycle.stop()
   }
 
-  private describe(): ReturnType<typeof describeHost> | null {
+  /** What this peer says about its host in its Node; null until the host facts are read and the API listens. */
+  describe(): ReturnType<typeof describeHost> | null {
     const apiPort = Number(this.peer.apiAddress().split(':').pop())
     if (this.facts === null || !(apiPort > 0)) return null
-    return describeHost(this.facts, { name: this.peer.name, peerId: this.peer.id, listenAddresses: this.peer.addresses(), apiPort, shoalVersion: this.peer.shoalVersion })
+    const runtimeVersion = this.peer.runtimeVersion?.()
+    return describeHost(this.facts, { name: this.peer.name, peerId: this.peer.id, listenAddresses: this.peer.addresses(), apiPort, shoalVersion: this.peer.shoalVersion, ...(runtimeVersion === undefined ? {} : { runtimeVersion }) })
   }
 }

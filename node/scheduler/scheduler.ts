@@ -10,25 +10,38 @@
 // Pending with a FailedScheduling event, re-recorded only when its reason
 // changes or a minute has passed, so a round that changes nothing writes nothing.
 import { submit } from '../api/submit.js'
+import { submitInBatches } from '../controllers/batches.js'
 import type { ControlContext } from '../control/controllers.js'
 import { EventRecorder, type EventType } from '../control/events.js'
 import type { Controller } from '../control/leader-loop.js'
 import type { ApiObject } from '../kinds/meta.js'
 import type { StoreCommand } from '../store/commands.js'
 import { planBindings, type Binding, type Unschedulable } from './plan.js'
+import { SchedulerPodIndex } from './pod-index.js'
 import { isFinished, podSpec } from './snapshot.js'
 
 /** Pods bound per Raft entry. */
 export const bindingsPerEntryMax = 256
-/** Events recorded at once (below the recorder's own cap on pending writes). */
+/** Pods bound per round (as many as the RC controller creates in one); the rest wait for the next round, which the bindings trigger. */
+export const bindingsPerRoundMax = 2000
+/** FailedScheduling events recorded at once. */
 export const eventsInFlightMax = 256
 /** An unchanged FailedScheduling is recorded again (its count goes up) after this long. */
 export const failureRepeatMs = 60_000
 
 export const schedulerName = 'default-scheduler'
 
+interface PodCondition {
+  type?: string
+  status?: string
+  reason?: string
+  message?: string
+  lastProbeTime?: string | null
+  lastTransitionTime?: string
+}
+
 interface PodStatusView {
-  conditions?: { type?: string; status?: string; lastTransitionTime?: string }[]
+  conditions?: PodCondition[]
 }
 
 interface EventToRecord {
@@ -50,10 +63,23 @@ export class Scheduler implements Controller {
   private readonly events: EventRecorder
   /** The FailedScheduling last recorded per unschedulable pod (uid); only pods still unschedulable are kept. */
   private readonly lastFailure = new Map<string, { message: string; atMs: number }>()
+  /** Pending and bound pods, from the change feed; rebuilt from the store in every term this peer leads. */
+  private readonly pods: SchedulerPodIndex
 
   constructor(private readonly ctx: ControlContext) {
+    this.pods = new SchedulerPodIndex(ctx.store, isPending)
     // Events come from "default-scheduler", as kubectl describe shows them in Kubernetes.
-    this.events = new EventRecorder({ store: ctx.store, submitter: ctx.submitter, source: { component: schedulerName, host: '' }, nowIso: ctx.nowIso })
+    // A round tells of all its bindings at once (their Scheduled events go out together, 256 an entry): the recorder must take them all.
+    this.events = new EventRecorder({ store: ctx.store, submitter: ctx.submitter, source: { component: schedulerName, host: '' }, nowIso: ctx.nowIso, pendingMax: bindingsPerRoundMax + eventsInFlightMax })
+  }
+
+  /** A new term: the next round reads the store afresh. */
+  leadershipStarted(): void {
+    this.pods.stop()
+  }
+
+  leadershipEnded(): void {
+    this.pods.stop()
   }
 
   async round(): Promise<void> {
@@ -61,19 +87,14 @@ export class Scheduler implements Controller {
     const podKind = kinds.byKind('v1', 'Pod')
     const nodeKind = kinds.byKind('v1', 'Node')
     if (podKind === undefined || nodeKind === undefined) return
-    const bound: ApiObject[] = []
-    const pending: ApiObject[] = []
-    for (const pod of store.list(podKind)) {
-      if ((podSpec(pod).nodeName ?? '') !== '') bound.push(pod)
-      else if (isPending(pod)) pending.push(pod)
-    }
-    if (pending.length === 0) {
+    if (!this.pods.running) this.pods.start()
+    if (this.pods.pending.size === 0) {
       this.lastFailure.clear()
       return
     }
-    const plan = planBindings(store.list(nodeKind), bound, pending)
-    await this.bind(plan.bindings)
-    await this.reportFailures(plan.unschedulable)
+    const plan = planBindings(store.list(nodeKind), [...this.pods.bound.values()], [...this.pods.pending.values()])
+    await this.bind(plan.bindings.slice(0, bindingsPerRoundMax))
+    await Promise.all([this.reportFailures(plan.unschedulable), this.markUnschedulable(plan.unschedulable)])
   }
 
   /** Entries go out together (pipelined through Raft), not one after another. */
@@ -112,6 +133,26 @@ export class Scheduler implements Controller {
       return { op: 'obj.update', subresource: 'status', object: { ...pod, status: { ...status, conditions } }, expectResourceVersion: version }
     })
     await submit(this.ctx.submitter, { op: 'obj.batch', commands })
+  }
+
+  /**
+   * PodScheduled=False, reason Unschedulable, with the FailedScheduling message, as kube-scheduler
+   * sets it; written only where the pod does not say so already, so a pod that keeps waiting costs no writes.
+   */
+  private async markUnschedulable(unschedulable: readonly Unschedulable[]): Promise<void> {
+    const now = this.ctx.nowIso().replace(/\.\d+Z$/, 'Z')
+    const commands: StoreCommand[] = []
+    for (const { pod, message } of unschedulable) {
+      const status = (pod.status ?? {}) as PodStatusView & Record<string, unknown>
+      const current = (status.conditions ?? []).find((c) => c.type === 'PodScheduled')
+      if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === message) continue
+      const lastTransitionTime = current?.status === 'False' && current.lastTransitionTime !== undefined ? current.lastTransitionTime : now
+      const condition: PodCondition = { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime, reason: 'Unschedulable', message }
+      const conditions = [...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'), condition]
+      commands.push({ op: 'obj.update', subresource: 'status', object: { ...pod, status: { ...status, conditions } }, ...(pod.metadata.resourceVersion === undefined ? {} : { expectResourceVersion: pod.metadata.resourceVersion }) })
+    }
+    // A conflict (the pod changed meanwhile) is retried by the next round, which that change triggers.
+    if (commands.length > 0) await submitInBatches(this.ctx.submitter, commands)
   }
 
   private async reportFailures(unschedulable: readonly Unschedulable[]): Promise<void> {

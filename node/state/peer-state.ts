@@ -37,7 +37,10 @@ export class PeerState implements RaftApplication {
     private readonly db: StateDb,
     readonly registry: ClusterRegistry,
     readonly store: ObjectStore,
-  ) {}
+  ) {
+    // Allocations (a Service's cluster IP) read cluster settings: applied in the same log, so every replica sees the same.
+    store.settingOf = (key) => registry.settings.get(key)
+  }
 
   /** Changes applied in memory but not yet handed to LevelDB, with the applied index last. */
   private pendingWrites: StoreBatchOperation[] = []

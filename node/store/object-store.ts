@@ -2,7 +2,7 @@
 // next to the Raft log. Commands are applied in log order; resourceVersion is
 // the Raft index of an object's last change. Every peer holds all of it.
 import type { StoreBatchOperation } from '../../consensus/log-store.js'
-import type { KindDefinition, KindRegistry } from '../kinds/kind.js'
+import type { AllocationResult, KindDefinition, KindRegistry } from '../kinds/kind.js'
 import { apiVersionOf } from '../kinds/kind.js'
 import type { ApiObject } from '../kinds/meta.js'
 import type { CommandOutcome, ObjectRef, StoreCommand, StoreFailure } from './commands.js'
@@ -36,6 +36,8 @@ export class ObjectStore {
   private readonly dependents = new Map<string, Set<string>>()
   readonly watches: WatchWindow
   appliedIndex = 0
+  /** Cluster settings an allocation may read (the registry's, wired by PeerState). */
+  settingOf: (key: string) => string | undefined = () => undefined
 
   constructor(
     readonly kinds: KindRegistry,
@@ -140,13 +142,16 @@ export class ObjectStore {
     }
   }
 
-  private create(index: number, object: ApiObject, ops: StoreBatchOperation[], events: WatchEvent[]): CommandOutcome {
-    const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name ?? '' }
+  private create(index: number, proposed: ApiObject, ops: StoreBatchOperation[], events: WatchEvent[]): CommandOutcome {
+    const ref = { apiVersion: proposed.apiVersion, kind: proposed.kind, namespace: proposed.metadata.namespace, name: proposed.metadata.name ?? '' }
     if (this.get(ref) !== undefined) return failure(409, 'AlreadyExists', `${lowerPlural(this, ref)} "${ref.name}" already exists`, details(this, ref))
-    const ns = object.metadata.namespace
+    const ns = proposed.metadata.namespace
     if (ns !== undefined && this.get({ apiVersion: 'v1', kind: 'Namespace', name: ns }) === undefined) {
       return failure(404, 'NotFound', `namespaces "${ns}" not found`, { name: ns, kind: 'namespaces' })
     }
+    const allocated = this.allocate(proposed, null, index)
+    if ('invalid' in allocated) return failure(422, 'Invalid', `${ref.kind} "${ref.name}" is invalid: ${allocated.invalid}`, details(this, ref))
+    const object = allocated.object
     const stored: ApiObject = { ...object, metadata: { ...object.metadata, resourceVersion: String(index) } }
     this.write(stored, ops)
     events.push(this.event('ADDED', stored, index))
@@ -160,8 +165,15 @@ export class ObjectStore {
     if (c.expectResourceVersion !== undefined && c.expectResourceVersion !== current.metadata.resourceVersion) {
       return failure(409, 'Conflict', `Operation cannot be fulfilled on ${lowerPlural(this, ref)} "${ref.name}": the object has been modified; please apply your changes to the latest version and try again`, details(this, ref))
     }
+    // An update meant for an object that was since deleted and made again under the same name must not land on the new one.
+    const uid = c.object.metadata.uid
+    if (uid !== undefined && uid !== '' && uid !== current.metadata.uid) {
+      return failure(409, 'Conflict', `Operation cannot be fulfilled on ${lowerPlural(this, ref)} "${ref.name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid ?? ''}`, details(this, ref))
+    }
     const hasStatus = this.kinds.byKind(ref.apiVersion, ref.kind)?.subresources.status ?? false
-    const stored = mergeUpdate(current, c.object, c.subresource === 'status', hasStatus, index)
+    const allocated = c.subresource === 'status' ? { object: c.object } : this.allocate(c.object, current, index)
+    if ('invalid' in allocated) return failure(422, 'Invalid', `${ref.kind} "${ref.name}" is invalid: ${allocated.invalid}`, details(this, ref))
+    const stored = mergeUpdate(current, allocated.object, c.subresource === 'status', hasStatus, index)
     this.write(stored, ops)
     events.push(this.event('MODIFIED', stored, index))
     return { ok: true, object: stored }
@@ -175,6 +187,14 @@ export class ObjectStore {
     const deleted = this.erase(current, index, ops, events)
     cascadeDelete(this, current, c.propagation, index, ops, events)
     return { ok: true, object: deleted }
+  }
+
+  /** The kind's apply-time allocation (a Service's cluster IP), from replicated state only. */
+  private allocate(object: ApiObject, old: ApiObject | null, index: number): AllocationResult {
+    const def = this.kinds.byKind(object.apiVersion, object.kind)
+    if (def?.allocate === undefined) return { object }
+    const bucket = this.objects.get(kindKey(object.apiVersion, object.kind))
+    return def.allocate(object, old, { index, existing: () => bucket?.values() ?? [], setting: (key) => this.settingOf(key) })
   }
 
   /** Remove one object (cascades call this too). */

@@ -33,7 +33,7 @@ export class TooManyWatchesError extends Error {
 export type WatchListener = (event: WatchEvent) => void
 
 export interface WatchWindowOptions {
-  /** Events kept for resuming watches. */
+  /** Events kept for resuming watches (up to a quarter more between trims). */
   eventsMax: number
   /** Open watches allowed on this peer. */
   watchersMax: number
@@ -55,7 +55,8 @@ export class WatchWindow {
 
   publish(event: WatchEvent): void {
     this.events.push(event)
-    if (this.events.length > this.options.eventsMax) {
+    // Trimmed a quarter at a time: splicing one off the front of a full window on every publish moved the whole array each time.
+    if (this.events.length > this.options.eventsMax + Math.max(1, this.options.eventsMax >> 2)) {
       const dropped = this.events.splice(0, this.events.length - this.options.eventsMax)
       this.floor = dropped[dropped.length - 1]!.resourceVersion
     }

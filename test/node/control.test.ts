@@ -70,6 +70,42 @@ describe('LeaderLoop', () => {
   })
 })
 
+describe('LeaderLoop wake-ups', () => {
+  it('runs a controller again at the time its round asked for, once, the latest request replacing the earlier', async () => {
+    const roundsAtMs: number[] = []
+    let asks: (number | undefined)[] = []
+    const timed: Controller = {
+      name: 'timed',
+      round: async () => {
+        roundsAtMs.push(Date.now())
+        const next = asks.shift()
+        return next === undefined ? {} : { nextRoundAtMs: Date.now() + next }
+      },
+    }
+    // No changes and no once-a-second rounds in the way: only the first round and the wake-ups.
+    const loop = new LeaderLoop({ controllers: [timed], store: peer.state.store, leaderTerm: () => 1, roundEveryMs: 60_000 })
+    asks = [300, undefined]
+    loop.start()
+    await until(() => roundsAtMs.length >= 2, 2000, 'the round asked for')
+    expect(roundsAtMs[1]! - roundsAtMs[0]!).toBeGreaterThanOrEqual(295)
+    expect(roundsAtMs[1]! - roundsAtMs[0]!).toBeLessThan(450)
+    // The second round asked for nothing: no third.
+    await new Promise((r) => setTimeout(r, 500))
+    expect(roundsAtMs).toHaveLength(2)
+    loop.stop()
+  })
+
+  it('keeps one wake-up per controller, and none once the loop stops', async () => {
+    let rounds = 0
+    const loop = new LeaderLoop({ controllers: [{ name: 'far', round: async () => (rounds++ === 0 ? { nextRoundAtMs: Date.now() + 200 } : {}) }], store: peer.state.store, leaderTerm: () => 1, roundEveryMs: 60_000 })
+    loop.start()
+    await until(() => rounds >= 1, 2000, 'the first round')
+    loop.stop()
+    await new Promise((r) => setTimeout(r, 400))
+    expect(rounds).toBe(1)
+  })
+})
+
 describe('LeaderLoop in a new term', () => {
   it('runs no round until the peer has caught up with what earlier leaders committed', async () => {
     let rounds = 0
@@ -116,5 +152,14 @@ describe('EventRecorder', () => {
     const combined = pulled.filter((e) => e.message.startsWith('(combined from similar events): '))
     expect(combined.map((e) => e.count)).toEqual([20])
     expect(recorder.dropped).toBe(0)
+  })
+
+  it('takes as many different Events at once as its bound says, and drops only past it', async () => {
+    const pods = await Promise.all(Array.from({ length: 12 }, (_, k) => createPod(`many-${k}`)))
+    const recorder = new EventRecorder({ store: peer.state.store, submitter: peer.submitter, source: { component: 'test', host: 'control' }, nowIso: () => new Date().toISOString(), pendingMax: 10 })
+    await Promise.all(pods.map((pod) => recorder.record(pod, 'Normal', 'Scheduled', `Successfully assigned default/${pod.metadata.name} to control`)))
+    expect(recorder.dropped).toBe(2)
+    const told = peer.state.store.list(peer.state.store.kinds.byKind('v1', 'Event')!, 'default').filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name?.startsWith('many-'))
+    expect(told).toHaveLength(10)
   })
 })

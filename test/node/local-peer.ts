@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Peer, defaultPeerOptions } from '../../node/peer.js'
+import { Peer, defaultPeerOptions, type PeerOptions } from '../../node/peer.js'
 import { until } from './process-cluster.js'
 
 export interface LocalPeer {
@@ -14,9 +14,9 @@ export interface LocalPeer {
 }
 
 /** Start a peer named `name`; resolves once its API listens and the default namespace exists. */
-export async function startLocalPeer(name: string): Promise<LocalPeer> {
+export async function startLocalPeer(name: string, extra: Partial<PeerOptions> = {}): Promise<LocalPeer> {
   const dataDir = await mkdtemp(join(tmpdir(), `shoal-${name}-`))
-  const peer = await Peer.start({ ...defaultPeerOptions, dataDir, name, listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0 })
+  const peer = await Peer.start({ ...defaultPeerOptions, dataDir, name, listen: ['/ip4/127.0.0.1/tcp/0'], apiHost: '127.0.0.1', apiPort: 0, ...extra })
   await peer.api
   await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Namespace', name: 'default' }), 30_000, 'the default namespace')
   return {

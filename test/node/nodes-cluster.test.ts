@@ -1,5 +1,5 @@
 // Node objects in a cluster of peer processes: every peer has a Ready Node,
-// a SIGKILLed peer turns Unknown and comes back, and pods/log answers honestly.
+// a SIGKILLed peer turns Unknown and comes back, and pods/log answers as Kubernetes does.
 import { afterEach, describe, expect, it } from 'vitest'
 import type { NodeCondition } from '../../node/nodes/readiness.js'
 import { ProcessCluster, leaderName, until, type PeerProcess } from './process-cluster.js'
@@ -26,7 +26,7 @@ describe('Node objects of peer processes', () => {
     return node?.status.conditions?.find((c) => c.type === 'Ready')?.status
   }
 
-  it('every peer has a Ready Node; a killed peer turns Unknown and Ready again on restart; pods/log answers honestly', async () => {
+  it('every peer has a Ready Node; a killed peer turns Unknown and Ready again on restart; pods/log answers as Kubernetes does', async () => {
     const c = await ProcessCluster.create()
     cluster = c
     const peers = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.add(n)))
@@ -71,19 +71,19 @@ describe('Node objects of peer processes', () => {
     c.start(victim)
     await until(async () => readyOf((await nodes(c, survivors[1]!)).find((n) => n.metadata.name === victim.name)) === 'True', 20_000, `${victim.name} Ready again`)
 
-    // pods/log: 404 for no pod, 400 naming the container that cannot have started.
+    // pods/log: 404 for no pod, 400 for a pod no scheduler binds (another schedulerName), as Kubernetes words it.
     const p = survivors[0]!
     const missing = await c.request(p, 'GET', '/api/v1/namespaces/default/pods/nope/log')
     expect(missing.status).toBe(404)
     expect(JSON.parse(missing.text)).toMatchObject({ kind: 'Status', reason: 'NotFound', message: 'pods "nope" not found' })
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { containers: [{ name: 'nginx', image: 'nginx' }, { name: 'sidecar', image: 'busybox' }] } }
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { schedulerName: 'nobody', containers: [{ name: 'nginx', image: 'nginx' }, { name: 'sidecar', image: 'busybox' }] } }
     expect((await c.request(p, 'POST', '/api/v1/namespaces/default/pods', JSON.stringify(pod))).status).toBe(201)
     const unnamed = await c.request(p, 'GET', '/api/v1/namespaces/default/pods/web/log')
     expect(unnamed.status).toBe(400)
     expect(JSON.parse(unnamed.text)).toMatchObject({ reason: 'BadRequest', message: 'a container name must be specified for pod web, choose one of: [nginx sidecar]' })
     const named = await c.request(p, 'GET', '/api/v1/namespaces/default/pods/web/log?container=nginx&follow=true')
     expect(named.status).toBe(400)
-    expect(JSON.parse(named.text).message).toBe('container "nginx" in pod "web" is waiting to start: no agent runs pods yet')
+    expect(JSON.parse(named.text).message).toBe('pod web does not have a host assigned')
     const resources = JSON.parse((await c.request(p, 'GET', '/api/v1')).text) as { resources: { name: string; verbs: string[] }[] }
     expect(resources.resources.find((r) => r.name === 'pods/log')?.verbs).toEqual(['get'])
   })

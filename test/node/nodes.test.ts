@@ -136,10 +136,10 @@ describe('host info', () => {
   })
 
   it('describes the host as a valid Node', () => {
-    const d = describeHost(facts, { name: 'alpha', peerId: idA, listenAddresses: ['/ip4/127.0.0.1/tcp/1'], apiPort: 7947, shoalVersion: '0.1.0' })
+    const d = describeHost(facts, { name: 'alpha', peerId: idA, listenAddresses: ['/ip4/127.0.0.1/tcp/1'], apiPort: 7947, shoalVersion: '0.1.0', runtimeVersion: 'process://v20.20.2' })
     expect(d.labels).toEqual({ 'kubernetes.io/hostname': 'alpha', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', [peerIdLabel]: idA })
     expect(d.status.addresses).toEqual([{ type: 'InternalIP', address: '10.1.2.3' }, { type: 'Hostname', address: 'alpha' }])
-    expect(d.status.nodeInfo).toMatchObject({ osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0-18-amd64', architecture: 'amd64', operatingSystem: 'linux', machineID: facts.machineId, containerRuntimeVersion: 'process://', kubeletVersion: peerVersionOf('0.1.0') })
+    expect(d.status.nodeInfo).toMatchObject({ osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0-18-amd64', architecture: 'amd64', operatingSystem: 'linux', machineID: facts.machineId, containerRuntimeVersion: 'process://v20.20.2', kubeletVersion: peerVersionOf('0.1.0') })
     expect(peerVersionOf('0.1.0')).toBe('v1.32.0+shoal.0.1.0')
     expect(d.status.daemonEndpoints).toEqual({ kubeletEndpoint: { Port: 7947 } })
   })

@@ -62,6 +62,9 @@ describe('commands and their preconditions', () => {
     expect(log.apply({ op: 'obj.update', object: pod('ghost') })).toMatchObject({ ok: false, failure: { code: 404, message: 'pods "ghost" not found' } })
     expect(log.apply({ op: 'obj.delete', ref: refOf(stored), expectUid: 'another-uid', propagation: 'Background' })).toMatchObject({ ok: false, failure: { code: 409 } })
     expect(log.store.get(refOf(stored))).toBeDefined()
+    // An update meant for an earlier object of the same name (a status from an agent that saw the old pod) does not land.
+    const formerUid = { ...relabelled, metadata: { ...relabelled.metadata, uid: 'the-pod-before' } }
+    expect(log.apply({ op: 'obj.update', object: formerUid, subresource: 'status' })).toMatchObject({ ok: false, failure: { code: 409, reason: 'Conflict', message: expect.stringContaining('Precondition failed: UID in precondition: the-pod-before') } })
   })
 
   it('bumps generation only when the spec changes, and keeps the status unless the status subresource writes it', () => {
@@ -118,13 +121,15 @@ describe('the watch window', () => {
     const log = new Log()
     log.apply({ op: 'obj.create', object: ns('default') })
     for (let k = 0; k < 7; k++) log.apply({ op: 'obj.create', object: pod(`p${k}`) })
-    // Five events are kept (resourceVersions 4..8): a watch from 3 or later resumes.
+    // At least five events are kept (trimmed a quarter of that at a time): resourceVersions 3..8 now.
     const seen: string[] = []
     const stop = log.store.watches.watchFrom(5, (e) => seen.push(e.object.metadata.name!))
     expect(seen).toEqual(['p4', 'p5', 'p6'])
     log.apply({ op: 'obj.create', object: pod('p7') })
     expect(seen).toEqual(['p4', 'p5', 'p6', 'p7'])
-    expect(() => log.store.watches.watchFrom(2, () => {})).toThrow(expect.objectContaining({ name: 'ResourceVersionTooOldError' }))
+    // After p7 (9) the window is 5..9: a watch from 4 resumes, one from 3 is too old.
+    expect(() => log.store.watches.watchFrom(3, () => {})).toThrow(expect.objectContaining({ name: 'ResourceVersionTooOldError' }))
+    log.store.watches.watchFrom(4, () => {})()
     const second = log.store.watches.watchFrom(9, () => {})
     expect(() => log.store.watches.watchFrom(9, () => {})).toThrow(expect.objectContaining({ name: 'TooManyWatchesError' }))
     stop()

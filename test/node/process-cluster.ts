@@ -80,7 +80,9 @@ export class ProcessCluster {
   }
 
   start(peer: PeerProcess, extraArgs: string[] = [], launcher: Launcher = directLauncher): void {
-    const args = ['--import', 'tsx', cli, 'up', '--data-dir', peer.dataDir, '--name', peer.name, '--listen', peer.listen, '--api', peer.api, ...extraArgs]
+    // Peers run no agent unless a test asks for a runtime: most tests simulate what runs pods.
+    const runtime = extraArgs.includes('--runtime') ? [] : ['--runtime', 'none']
+    const args = ['--import', 'tsx', cli, 'up', '--data-dir', peer.dataDir, '--name', peer.name, '--listen', peer.listen, '--api', peer.api, ...runtime, ...extraArgs]
     const child = launcher(process.execPath, args)
     peer.output = ''
     child.stdout?.on('data', (d: Buffer) => (peer.output += d.toString()))

@@ -180,6 +180,8 @@ class MiniRaft implements Submitter {
     const events: WatchEvent[] = []
     this.store.apply(index, command, [], events)
     this.store.appliedIndex = index
+    // As the peer applies an entry: the changes go to the watches in the same turn.
+    for (const e of events) this.store.watches.publish(e)
     this.entries++
     return index
   }

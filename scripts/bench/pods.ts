@@ -1,0 +1,100 @@
+// npm run bench -- pods: 100 pods of a small program created through the API
+// of a 3-peer cluster (the scheduler spreads them), until every one reports
+// Running and Ready: startup latency per pod (from the create request to the
+// watch event that shows it Ready) p50/p99, and pods per second (first create
+// to last Ready). Once with the process runtime, once with the Docker runtime
+// on the engine DOCKER_HOST names (Podman here) with a local image; the Docker
+// run is skipped, with a line saying why, when no engine answers.
+import { Agent } from 'node:https'
+import { apiRequest, type ApiTarget } from '../../node/cli/client.js'
+import { ProcessCluster, until, type PeerProcess } from '../../test/node/process-cluster.js'
+import type { BenchArgs } from '../bench.js'
+import { allAlive } from './cluster.js'
+import { percentile, report, round } from './report.js'
+
+const podCount = 100
+const busyboxImage = 'localhost/shoal/busybox:latest'
+
+interface PodView {
+  metadata: { name: string }
+  status?: { phase?: string; conditions?: { type: string; status: string }[] }
+}
+
+async function startCluster(runtime: string): Promise<{ c: ProcessCluster; peers: PeerProcess[] }> {
+  const c = await ProcessCluster.create()
+  const peers = await Promise.all(['p1', 'p2', 'p3'].map((n) => c.add(n)))
+  const args = ['--runtime', runtime]
+  c.start(peers[0]!, args)
+  const token = await c.tokenOf(peers[0]!)
+  for (const p of peers.slice(1)) c.start(p, ['--join', token, ...args])
+  await allAlive(c, peers, 3)
+  return { c, peers }
+}
+
+function podBody(k: number, runtime: string): unknown {
+  const container = runtime === 'docker' ? { name: 'app', image: busyboxImage, imagePullPolicy: 'Never', command: ['sleep', '3600'] } : { name: 'app', image: 'sleep', args: ['3600'] }
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: `bench-${k}`, labels: { app: 'pods-bench' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ ...container, resources: { requests: { cpu: '10m', memory: '8Mi' } } }] } }
+}
+
+function ready(pod: PodView): boolean {
+  return pod.status?.phase === 'Running' && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+}
+
+/** Watches pods from `resourceVersion` and notes when each is first seen Ready. */
+function watchReady(target: ApiTarget, agent: Agent, resourceVersion: string, readyAt: Map<string, number>, signal: AbortSignal): void {
+  let buffered = ''
+  void apiRequest(target, 'GET', `/api/v1/namespaces/default/pods?watch=true&resourceVersion=${resourceVersion}`, {
+    agent,
+    signal,
+    onChunk: (chunk) => {
+      buffered += chunk
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const event = JSON.parse(buffered.slice(0, nl)) as { object: PodView }
+        buffered = buffered.slice(nl + 1)
+        if (ready(event.object) && !readyAt.has(event.object.metadata.name)) readyAt.set(event.object.metadata.name, performance.now())
+      }
+    },
+  }).catch(() => {})
+}
+
+async function measure(runtime: string): Promise<void> {
+  const { c, peers } = await startCluster(runtime)
+  const stop = new AbortController()
+  try {
+    const target = await c.target(peers[0]!)
+    const agent = new Agent({ keepAlive: true, maxSockets: 32 })
+    const list = JSON.parse((await apiRequest(target, 'GET', '/api/v1/namespaces/default/pods', { agent })).text) as { metadata: { resourceVersion: string } }
+    const readyAt = new Map<string, number>()
+    watchReady(target, agent, list.metadata.resourceVersion, readyAt, stop.signal)
+    const createdAt = new Map<string, number>()
+    await Promise.all(
+      Array.from({ length: podCount }, async (_, k) => {
+        createdAt.set(`bench-${k}`, performance.now())
+        const r = await apiRequest(target, 'POST', '/api/v1/namespaces/default/pods', { agent, body: JSON.stringify(podBody(k, runtime)) })
+        if (r.status !== 201) throw new Error(`create bench-${k}: HTTP ${r.status} ${r.text}`)
+      }),
+    )
+    await until(() => readyAt.size >= podCount || undefined, 120_000, `${podCount} pods Ready`)
+    const latencies = [...createdAt].map(([name, t]) => readyAt.get(name)! - t)
+    const first = Math.min(...createdAt.values())
+    const last = Math.max(...readyAt.values())
+    report({ bench: 'pods', runtime, pods: podCount, p50Ms: Math.round(percentile(latencies, 50)), p99Ms: Math.round(percentile(latencies, 99)), maxMs: Math.round(Math.max(...latencies)), podsPerSec: round(podCount / ((last - first) / 1000), 1), goalP99Ms: runtime === 'docker' ? 2000 : 1000 })
+    await apiRequest(target, 'DELETE', '/api/v1/namespaces/default/pods?labelSelector=app%3Dpods-bench', { agent })
+    await until(async () => (JSON.parse((await apiRequest(target, 'GET', '/api/v1/namespaces/default/pods', { agent })).text) as { items: unknown[] }).items.length === 0 || undefined, 60_000, 'pods deleted')
+    // The agents stop the processes and containers in the background: give them a moment before the peers go.
+    await new Promise((r) => setTimeout(r, 3000))
+  } finally {
+    stop.abort()
+    await c.destroy()
+  }
+}
+
+export async function benchPods(args: BenchArgs): Promise<void> {
+  if (args.only === undefined || args.only === 'process') await measure('process')
+  if (args.only !== undefined && args.only !== 'docker') return
+  if (process.env.DOCKER_HOST === undefined) {
+    report({ bench: 'pods', runtime: 'docker', skipped: 'DOCKER_HOST is not set: run scripts/setup-podman.sh and export the DOCKER_HOST it prints' })
+    return
+  }
+  await measure('docker')
+}
