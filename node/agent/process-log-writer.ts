@@ -14,10 +14,8 @@
 // than the pipe buffer (64 KiB) blocks in write() until an agent returns,
 // and what is still buffered when such a child exits is lost.
 import { EventEmitter } from 'node:events'
-import { execFile } from 'node:child_process'
 import { closeSync, constants, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { Socket } from 'node:net'
-import { promisify } from 'node:util'
 import { formatCriLine, logLineBytesMax, rfc3339NanoNow, type LogStream } from './process-log-format.js'
 
 /** Size at which a run's log file is rotated. */
@@ -37,11 +35,6 @@ export function logFilePaths(logPath: string, filesMax: number): string[] {
   const rotated: string[] = []
   for (let i = filesMax - 1; i >= 1; i--) rotated.push(`${logPath}.${i}`)
   return [...rotated, logPath]
-}
-
-/** Creates the FIFOs (Node has no mkfifo; coreutils' does it for a whole run in one call). */
-export async function createFifos(paths: string[]): Promise<void> {
-  await promisify(execFile)('mkfifo', ['-m', '600', ...paths])
 }
 
 /** The child's end of a FIFO: read-write, so opening never blocks and writing never raises SIGPIPE. */

@@ -33,10 +33,12 @@
 import { constants as osConstants } from 'node:os'
 import { mkdir, stat } from 'node:fs/promises'
 import { closeSync } from 'node:fs'
+import { join } from 'node:path'
 import { LoopbackIps } from './loopback-ips.js'
 import { containerEnv, resolveLaunch, spawnDetached, type Spawned } from './process-launch.js'
 import { readRunLogs } from './process-log-reader.js'
-import { createFifos, defaultLogFileBounds, openFifoForChild, RunLogWriter, type LogFileBounds } from './process-log-writer.js'
+import { defaultLogFileBounds, openFifoForChild, RunLogWriter, type LogFileBounds } from './process-log-writer.js'
+import { FifoPool } from './process-fifo-pool.js'
 import { observationOf, podWorkDir, readStoredPods, removePodFiles, removeRunFiles, runBase, runFiles, writePodRecord, writeRunRecord, type PodRecord, type RunRecord } from './process-records.js'
 import { execInRun } from './process-exec.js'
 import { isSameProcess, processStartTime, signalProcessGroup, stopProcessGroup } from './process-tree.js'
@@ -84,6 +86,8 @@ export class ProcessRuntime implements ContainerRuntime {
   readonly kind = 'process' as const
   readonly nodeName: string
   private readonly stateDir: string
+  /** Named pipes made ahead: a `mkfifo` child per container start cost more than the start itself. */
+  private readonly fifos: FifoPool
   private readonly searchPath: string
   private readonly bounds: LogFileBounds
   private readonly ips: LoopbackIps
@@ -98,6 +102,7 @@ export class ProcessRuntime implements ContainerRuntime {
   constructor(options: ProcessRuntimeOptions) {
     this.nodeName = options.nodeName
     this.stateDir = options.stateDir
+    this.fifos = new FifoPool(join(options.stateDir, 'fifo-pool'))
     this.searchPath = options.searchPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
     this.bounds = options.logFileBounds ?? defaultLogFileBounds
     this.ips = new LoopbackIps({ cidr: options.loopbackCidr, leaseDir: options.leaseDir, stateDir: options.stateDir })
@@ -147,7 +152,7 @@ export class ProcessRuntime implements ContainerRuntime {
     const launch = await resolveLaunch(container, env.PATH ?? this.searchPath, workingDir)
     await this.pruneRuns(live, container)
     const files = runFiles(runBase(this.stateDir, pod.uid, container.name, container.attempt))
-    await createFifos([files.stdoutFifo, files.stderrFifo])
+    await this.fifos.take([files.stdoutFifo, files.stderrFifo])
     const writer = new RunLogWriter(files.log, this.bounds)
     const childFds = [openFifoForChild(files.stdoutFifo), openFifoForChild(files.stderrFifo)] as const
     writer.attach('stdout', files.stdoutFifo)

@@ -1,0 +1,53 @@
+// The table the service proxy serves, built by node/ from Services and
+// Endpoints (net/ never imports node/), and the seam to the peer tunnel.
+import type { Socket } from 'node:net'
+
+export interface ProxyEndpoint {
+  ip: string
+  port: number
+  /** The libp2p peer id that can reach it locally; null when this peer can dial it directly. */
+  viaPeerId: string | null
+}
+
+export interface ProxyServicePort {
+  /** Stable across updates, e.g. 'default/redis-master:6379/TCP'. */
+  id: string
+  vip: string
+  port: number
+  protocol: 'TCP' | 'UDP'
+  sessionAffinity: 'None' | 'ClientIP'
+  affinityTimeoutMs: number
+  /** Ready endpoints only, in a stable order. */
+  endpoints: ProxyEndpoint[]
+  /** Also listen on every host address given to the proxy at this port. */
+  nodePort?: number
+}
+
+/** A byte stream to an endpoint through another peer, connected there and not yet spliced. */
+export interface TunnelConnection {
+  /** Splice with a local socket both ways (backpressure, half-close); call once. */
+  spliceWith(socket: Socket): void
+  /** Reset the stream (the client went away before the splice). */
+  abort(reason: Error): void
+}
+
+/** Opens byte streams to ip:port through the peer `viaPeerId` (net/tunnel.ts implements it on libp2p). */
+export interface TunnelDialer {
+  /**
+   * Resolves once the remote peer has connected to ip:port; rejects (TunnelConnectError,
+   * a dial error, the signal's reason) before any client byte was committed, so the
+   * caller can try another endpoint.
+   */
+  dial(viaPeerId: string, ip: string, port: number, signal: AbortSignal): Promise<TunnelConnection>
+}
+
+/** What one apply() did, for logs and tests. */
+export interface ProxyApplyResult {
+  opened: number
+  closed: number
+  /** Entries whose endpoints or affinity changed in place (listeners kept). */
+  updated: number
+  unchanged: number
+  /** Listeners that could not bind; the next apply() tries them again. */
+  failed: Array<{ id: string; address: string; port: number; error: Error }>
+}
