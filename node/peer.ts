@@ -33,6 +33,8 @@ import { ObjectStore } from './store/object-store.js'
 import { NodeObjects } from './nodes/node-objects.js'
 import { startAgent, type AgentSettings, type StartedAgent } from './agent/start.js'
 import { PodLogService } from './agent/log-service.js'
+import { startServices, type ServicesSettings, type StartedServices } from './services/start.js'
+import { internalIpOf } from './nodes/host-info.js'
 
 export interface PeerOptions {
   dataDir: string
@@ -59,6 +61,8 @@ export interface PeerOptions {
   agent?: AgentSettings
   /** Where cluster IPs come from, if this peer bootstraps the cluster (default 127.77.0.0/16). */
   serviceCidr?: string
+  /** The service proxy and cluster DNS on this peer; none when absent. */
+  services?: ServicesSettings
 }
 
 export class PeerStartError extends Error {
@@ -90,6 +94,8 @@ export class Peer {
   agent: StartedAgent | null = null
   /** Pod logs: read here for pods of this Node, through their peer (`/shoal/logs/1`) for the others. */
   podLogs: PodLogService | null = null
+  /** Service VIPs, NodePorts and cluster DNS on this peer. */
+  services: StartedServices | null = null
   /** Settles when the API listens (it waits for the cluster CA to reach this peer). */
   api: Promise<{ address: string; url: string }> = new Promise(() => {})
   apiAddress = ''
@@ -178,7 +184,11 @@ export class Peer {
     this.nodeObjects = new NodeObjects({ id: this.id, name: this.identity.name, driver: this.driver, state: this.state, registry: this.registry, gossip: this.gossip, submitter: this.submitter, addresses: () => this.addresses(), apiAddress: () => this.apiAddress, shoalVersion: '0.1.0', runtimeVersion: () => this.agent?.version })
     this.nodeObjects.start()
     const nodes = this.nodeObjects
-    if (options.agent !== undefined) this.agent = await startAgent({ ...options.agent, nodeName: this.identity.name, dataDir: options.dataDir, store: this.state.store, submitter: this.submitter, node: () => nodes.describe() })
+    const log = (line: string): void => console.error(`shoal: ${line}`)
+    const nodePortAddresses = [...new Set([internalIpOf(this.addresses(), []), '127.0.0.1'])]
+    if (options.services !== undefined) this.services = await startServices({ ...options.services, store: this.state.store, nodeName: this.identity.name, host: this.host, peerIdOfNode: (name) => this.registry.peerByName(name)?.peerId, nodePortAddresses, log })
+    const dnsServers = this.services === null ? [] : [this.services.dnsAddress]
+    if (options.agent !== undefined) this.agent = await startAgent({ ...options.agent, nodeName: this.identity.name, dataDir: options.dataDir, store: this.state.store, submitter: this.submitter, node: () => nodes.describe(), dnsServers, log })
     this.podLogs.setRuntime(this.agent?.runtime ?? null)
     this.control = startLeaderControl({ driver: this.driver, store: this.state.store, submitter: this.submitter, peerName: this.identity.name, podEvictionTimeoutMs: options.podEvictionTimeoutMs })
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
@@ -303,6 +313,7 @@ export class Peer {
     this.nodeObjects?.stop()
     this.control?.stop()
     await this.agent?.stop()
+    await this.services?.stop()
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())))
     await this.gossip.stop().catch(() => {})
     await this.driver.stop()

@@ -13,8 +13,10 @@ const hostnameLengthMax = 63
 
 export function infraCreateOptions(nodeName: string, pod: SandboxSpec, infraImage: string): Docker.ContainerCreateOptions {
   const hostConfig: Docker.HostConfig = { RestartPolicy: { Name: 'no' } }
-  if (pod.dnsServers.length > 0) hostConfig.Dns = pod.dnsServers
-  if (pod.dnsSearches.length > 0) hostConfig.DnsSearch = pod.dnsSearches
+  // The engine takes resolver addresses without ports: only a cluster DNS on port 53 can serve containers.
+  const dns = pod.dnsServers.flatMap((server) => (/:\d+$/.test(server) ? (server.endsWith(':53') ? [server.slice(0, -3)] : []) : [server]))
+  if (dns.length > 0) hostConfig.Dns = dns
+  if (dns.length > 0 && pod.dnsSearches.length > 0) hostConfig.DnsSearch = pod.dnsSearches
   return {
     name: engineContainerName(nodeName, pod, infraContainerName, 0),
     Image: infraImage,

@@ -78,9 +78,10 @@ export function envNameSuffix(name: string): string {
 
 /**
  * The run's environment: PATH (the runtime's search path) and HOME, then
- * what the pod offers (HOSTNAME, POD_IP, PORT, PORT_<name>, and
+ * what the pod offers (HOSTNAME, POD_IP, PORT, PORT_<name>,
  * SHOAL_VOLUME_<name> for each mount, since a process cannot see a volume at
- * its mountPath), then the container's own env, which wins.
+ * its mountPath, and SHOAL_DNS / SHOAL_DNS_SEARCH for cluster DNS), then the
+ * container's own env, which wins.
  */
 export function containerEnv(pod: SandboxSpec, container: ContainerSpec, podIp: string, searchPath: string): Record<string, string> {
   const env: Record<string, string> = { PATH: searchPath }
@@ -94,6 +95,9 @@ export function containerEnv(pod: SandboxSpec, container: ContainerSpec, podIp: 
     if (port.name !== undefined && port.name !== '') env[`PORT_${envNameSuffix(port.name)}`] = String(port.containerPort)
   }
   for (const mount of container.mounts) env[`SHOAL_VOLUME_${envNameSuffix(mount.name)}`] = mount.hostPath
+  // Cluster DNS as HOST:PORT (a process cannot be given a resolver, and it may not be on port 53), and its search list.
+  if (pod.dnsServers.length > 0) env.SHOAL_DNS = pod.dnsServers[0]!
+  if (pod.dnsSearches.length > 0) env.SHOAL_DNS_SEARCH = pod.dnsSearches.join(' ')
   for (const { name, value } of container.env) env[name] = value
   return env
 }

@@ -40,6 +40,8 @@ export interface AgentStartOptions extends AgentSettings {
   submitter: Submitter
   /** What the peer says of its host in its Node (addresses, allocatable); null until known. */
   node: () => HostDescription | null
+  /** Cluster DNS (`HOST:PORT`) the pods resolve through; none when this peer serves none. */
+  dnsServers?: string[]
   log?: (line: string) => void
 }
 
@@ -95,7 +97,7 @@ export async function startAgent(o: AgentStartOptions): Promise<StartedAgent | n
     hostIp: () => o.node()?.status.addresses.find((a) => a.type === 'InternalIP')?.address ?? '127.0.0.1',
     nodeAllocatable: () => o.node()?.status.allocatable ?? {},
     restartBackoff: { initialMs: o.restartBackoffInitialMs, maxMs: o.restartBackoffMaxMs },
-    sandbox: { dnsServers: [], clusterDomain: 'cluster.local' },
+    sandbox: { dnsServers: o.dnsServers ?? [], clusterDomain: 'cluster.local' },
     probes,
     log,
   })

@@ -6,12 +6,14 @@ import { UsageError, hostPort, parse, toMultiaddr } from './args.js'
 import { defaultDataDir } from './client.js'
 import { defaultAgentSettings, runtimeChoices, type RuntimeChoice } from '../agent/start.js'
 import { defaultServiceCidr, parseCidr } from '../kinds/service-allocation.js'
+import { defaultServicesSettings, servicesModes, type ServicesMode } from '../services/start.js'
 
 export const upUsage = `usage: shoal up [--data-dir DIR] [--name NAME] [--listen MULTIADDR|HOST:PORT]... [--announce MULTIADDR]...
                 [--api HOST:PORT] [--join TOKEN|ADDRESS] [--voters N] [--leave-on-terminate]
                 [--dead-voter-grace-ms MS] [--insecure-http] [--snapshot-every-entries N]
                 [--pod-eviction-timeout DURATION] [--runtime process|docker|auto|none]
-                [--restart-backoff-initial DURATION] [--restart-backoff-max DURATION] [--service-cidr CIDR]`
+                [--restart-backoff-initial DURATION] [--restart-backoff-max DURATION] [--service-cidr CIDR]
+                [--proxy-mode kernel|userspace|auto|off] [--dns HOST:PORT]`
 
 export async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -33,7 +35,12 @@ export async function up(args: string[]): Promise<number> {
     'restart-backoff-initial': { type: 'string', default: `${defaultAgentSettings.restartBackoffInitialMs / 1000}s` },
     'restart-backoff-max': { type: 'string', default: `${defaultAgentSettings.restartBackoffMaxMs / 60_000}m` },
     'service-cidr': { type: 'string', default: defaultServiceCidr },
+    'proxy-mode': { type: 'string', default: defaultServicesSettings.proxyMode },
+    dns: { type: 'string', default: `${defaultServicesSettings.dnsHost}:${defaultServicesSettings.dnsPort}` },
   })
+  const proxyMode = values['proxy-mode'] as ServicesMode
+  if (!servicesModes.includes(proxyMode)) throw new UsageError(`--proxy-mode wants one of ${servicesModes.join(', ')}, not ${values['proxy-mode']}`)
+  const dns = hostPort(values.dns, '--dns')
   try {
     parseCidr(values['service-cidr'])
   } catch (err) {
@@ -57,6 +64,7 @@ export async function up(args: string[]): Promise<number> {
     snapshotEveryEntries: positiveInteger(values['snapshot-every-entries'], '--snapshot-every-entries'),
     podEvictionTimeoutMs: durationMs(values['pod-eviction-timeout'], '--pod-eviction-timeout'),
     serviceCidr: values['service-cidr'],
+    services: { proxyMode, dnsHost: dns.host, dnsPort: dns.port },
     agent: {
       runtime,
       restartBackoffInitialMs: durationMs(values['restart-backoff-initial'], '--restart-backoff-initial'),

@@ -82,6 +82,8 @@ export class ProcessCluster {
   start(peer: PeerProcess, extraArgs: string[] = [], launcher: Launcher = directLauncher): void {
     // Peers run no agent unless a test asks for a runtime: most tests simulate what runs pods.
     const runtime = extraArgs.includes('--runtime') ? [] : ['--runtime', 'none']
+    // Nor service proxies: clusters of tests running side by side on one host could hand out the same VIPs.
+    if (!extraArgs.includes('--proxy-mode')) runtime.push('--proxy-mode', 'off')
     const args = ['--import', 'tsx', cli, 'up', '--data-dir', peer.dataDir, '--name', peer.name, '--listen', peer.listen, '--api', peer.api, ...runtime, ...extraArgs]
     const child = launcher(process.execPath, args)
     peer.output = ''
