@@ -8,6 +8,7 @@ const benches: Record<string, (args: BenchArgs) => Promise<void>> = {
   api: async (args) => (await import('./bench/api.js')).benchApi(args),
   scheduler: async (args) => (await import('./bench/scheduler.js')).benchScheduler(args),
   pods: async (args) => (await import('./bench/pods.js')).benchPods(args),
+  proxy: async (args) => (await import('./bench/proxy.js')).benchProxy(args),
 }
 
 export interface BenchArgs {

@@ -3,6 +3,7 @@
 // the root namespace, so every non-loopback address a test can reach belongs to
 // a namespace this harness created, and parallel runs cannot see each other.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { runCommand as runArgv } from '../../net/iptables.js'
 
 export interface HostAvailability {
   ok: boolean
@@ -45,25 +46,7 @@ const liveNetworks = new Set<VirtualNetwork>()
 
 /** Runs a command to completion; never rejects, a spawn failure is code 127. */
 export function runCommand(command: string, args: string[], timeoutMs = 15_000): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${timeoutMs} ms]`
-      child.kill('SIGKILL')
-    }, timeoutMs)
-    child.on('error', (error) => {
-      clearTimeout(timer)
-      resolve({ code: 127, stdout, stderr: stderr + String(error) })
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })
-    })
-  })
+  return runArgv([command, ...args], undefined, timeoutMs)
 }
 
 async function runChecked(command: string, args: string[]): Promise<string> {
