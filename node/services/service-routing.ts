@@ -44,7 +44,15 @@ export interface ServiceRoutingOptions {
 
 interface NodeJson {
   metadata: { name?: string }
-  status?: { nodeInfo?: { machineID?: string; bootID?: string } }
+  status?: { nodeInfo?: { machineID?: string; bootID?: string }; addresses?: { type: string; address: string }[] }
+}
+
+/** Where a Node's pods live: its machine, boot and network (loopback pod IPs are only reachable inside one network namespace). */
+function placeOf(node: NodeJson | undefined): string | null {
+  const info = node?.status?.nodeInfo
+  const ip = node?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address
+  if (info?.machineID === undefined || info.machineID === '' || ip === undefined) return null
+  return `${info.machineID}/${info.bootID ?? ''}/${ip}`
 }
 
 /** Our iptables chains: one prefix per peer, so peers sharing a network namespace keep apart. */
@@ -131,10 +139,9 @@ export class ServiceRouting {
     const endpoints = new Map<string, EndpointsJson>()
     for (const e of store.list(def('Endpoints')) as EndpointsJson[]) endpoints.set(`${e.metadata.namespace ?? 'default'}/${e.metadata.name ?? ''}`, e)
     const nodes = store.list(def('Node')) as unknown as NodeJson[]
-    const self = nodes.find((n) => n.metadata.name === this.o.nodeName)?.status?.nodeInfo
-    // Pods of other peers on this very host (same machine and boot) are reachable without a tunnel.
-    const sameHost = (n: NodeJson): boolean => self?.machineID !== undefined && self.machineID !== '' && n.status?.nodeInfo?.machineID === self.machineID && n.status.nodeInfo.bootID === self.bootID
-    const directNodes = new Set(nodes.filter(sameHost).map((n) => n.metadata.name ?? ''))
+    // Pods of other peers on this very host and network (same machine, boot and address) are reachable without a tunnel.
+    const here = placeOf(nodes.find((n) => n.metadata.name === this.o.nodeName))
+    const directNodes = new Set(nodes.filter((n) => here !== null && placeOf(n) === here).map((n) => n.metadata.name ?? ''))
     return proxyTable(store.list(def('Service')) as ServiceJson[], endpoints, { nodeName: this.o.nodeName, directNodes, peerIdOfNode: this.o.peerIdOfNode })
   }
 

@@ -164,6 +164,11 @@ describe('@kubernetes/client-node against any peer', () => {
   it('reads and replaces the scale subresource of an RC', async () => {
     const namespace = 'default'
     await onLeader.createNamespacedReplicationController({ namespace, body: controllerOf('scaled', 2) })
+    // Its controller writes the status once it has made the pods: read the Scale after that, or the write races it (a 409, as in Kubernetes).
+    await until(async () => {
+      const rc = await onFollower.readNamespacedReplicationController({ namespace, name: 'scaled' })
+      return rc.status?.replicas === 2 && rc.status.observedGeneration === rc.metadata?.generation
+    }, 10_000, 'the controller to report its 2 replicas')
     const scale = await onFollower.readNamespacedReplicationControllerScale({ namespace, name: 'scaled' })
     expect(scale).toMatchObject({ kind: 'Scale', apiVersion: 'autoscaling/v1', spec: { replicas: 2 }, status: { selector: 'app=scaled' } })
     scale.spec = { replicas: 5 }
