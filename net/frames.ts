@@ -4,6 +4,9 @@
 import type { Stream } from '@libp2p/interface'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 
+/** The most one read of a libp2p stream hands over at once, for the decoder's buffer bound. */
+const arrivingChunkBytesMax = 1024 * 1024
+
 export class FrameTooLargeError extends Error {
   override readonly name = 'FrameTooLargeError'
 }
@@ -47,7 +50,9 @@ export interface FrameHandlers {
 
 /** Read frames from a stream; a malformed or oversized frame aborts it. */
 export function readFrames(stream: Stream, maxFrameBytes: number, handlers: FrameHandlers): void {
-  const decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: maxFrameBytes + 16 })
+  // The decoder checks its whole buffer before taking frames out of it: one arriving chunk may hold many
+  // small frames (we batch them), so the bound is a frame plus a chunk (Yamux messages are far smaller).
+  const decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: maxFrameBytes + arrivingChunkBytesMax })
   stream.addEventListener('message', (evt) => {
     try {
       for (const frame of decoder.decode(evt.data)) handlers.onFrame(frame.subarray())

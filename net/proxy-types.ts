@@ -41,6 +41,31 @@ export interface TunnelDialer {
   dial(viaPeerId: string, ip: string, port: number, signal: AbortSignal): Promise<TunnelConnection>
 }
 
+/** One UDP session (one client ip:port) to an endpoint through another peer, datagram boundaries kept. */
+export interface DatagramTunnel {
+  /** Sends datagrams on to the endpoint; false when dropped (too large, the session closed, or its stream full). */
+  send(datagrams: readonly Uint8Array[]): boolean
+  /** Ends the session here and on the remote peer. */
+  close(): void
+}
+
+export interface DatagramTunnelHandlers {
+  /** One datagram the endpoint sent back. */
+  onDatagram: (datagram: Uint8Array) => void
+  /** The session ended from the far side (its idle timeout, the target refused, the peer went away). */
+  onClose: (error: Error | undefined) => void
+}
+
+/** Opens UDP sessions to ip:port through the peer `viaPeerId` (net/tunnel-udp.ts implements it on libp2p). */
+export interface UdpTunnelDialer {
+  /**
+   * Resolves once the remote peer holds a socket for ip:port; rejects (over its session bound,
+   * a refused target, a dial error, the signal's reason) before any datagram was sent, so the
+   * caller can pick another endpoint for the session.
+   */
+  dialDatagrams(viaPeerId: string, ip: string, port: number, handlers: DatagramTunnelHandlers, signal: AbortSignal): Promise<DatagramTunnel>
+}
+
 /** What one apply() did, for logs and tests. */
 export interface ProxyApplyResult {
   opened: number

@@ -1,13 +1,14 @@
 // The userspace service proxy: for every service port, accept on VIP:port (and
 // on each NodePort address), pick a ready endpoint, connect (directly, or
 // through the peer that can reach it: net/tunnel.ts), and splice both ways.
+// UDP goes per client session, through net/tunnel-udp.ts for remote endpoints.
 // apply() takes the whole desired table and changes only what changed: an
 // unchanged entry costs a string comparison, an endpoint change swaps the
 // balancer's list under the same listeners (kube-proxy's userspace mode rebuilt
 // everything and took minutes with thousands of services).
 import { createServer, type Server, type Socket } from 'node:net'
 import { EndpointBalancer, endpointsKey } from './proxy-balancer.js'
-import type { ProxyApplyResult, ProxyEndpoint, ProxyServicePort, TunnelDialer } from './proxy-types.js'
+import type { ProxyApplyResult, ProxyEndpoint, ProxyServicePort, TunnelDialer, UdpTunnelDialer } from './proxy-types.js'
 import { adoptAcceptedSocket, connectRelayUpstream, relaySocketOptions, spliceSockets, type RelaySocket } from './splice.js'
 import { UdpForwarder, type UdpForwarderOptions } from './udp-proxy.js'
 
@@ -19,6 +20,8 @@ export const proxyConnectionsMax = 16_384
 export interface ServiceProxyOptions {
   /** Reaches endpoints behind other peers; null: such endpoints are skipped. */
   tunnel: TunnelDialer | null
+  /** Reaches UDP endpoints behind other peers; absent or null: such endpoints are skipped for UDP. */
+  udpTunnel?: UdpTunnelDialer | null
   /** Host addresses NodePort services are also served on. */
   nodePortAddresses: string[]
   connectTimeoutMs?: number
@@ -99,6 +102,13 @@ export class ServiceProxy {
   bufferedBytes(): number {
     let total = 0
     for (const s of this.sockets) total += s.writableLength
+    return total
+  }
+
+  /** UDP sessions open (or opening) on one entry, over all its addresses. */
+  udpSessionsOf(id: string): number {
+    let total = 0
+    for (const l of this.entries.get(id)?.listeners ?? []) if (l.kind === 'udp') total += l.forwarder.sessionCount
     return total
   }
 
@@ -187,7 +197,7 @@ export class ServiceProxy {
 
   private listen(entry: Entry, address: string, port: number): Promise<void> {
     if (entry.spec.protocol === 'UDP') {
-      const forwarder = new UdpForwarder(address, port, entry.balancer, this.options.udp)
+      const forwarder = new UdpForwarder(address, port, entry.balancer, this.options.udpTunnel ?? null, { tunnelOpenTimeoutMs: this.connectTimeoutMs, ...this.options.udp })
       entry.listeners.push({ kind: 'udp', address, port, forwarder })
       return forwarder.listen()
     }

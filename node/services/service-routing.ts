@@ -2,7 +2,8 @@
 // (proxy-table.ts), applied whenever a Service, an Endpoints or a Node
 // changes. In kernel mode (root, iptables works) the kernel DNATs what it can
 // reach directly and the userspace proxy serves the rest (endpoints behind
-// other peers, through /shoal/tunnel/1); in userspace mode it serves all.
+// other peers, through /shoal/tunnel/1 and /shoal/tunnel-udp/1); in
+// userspace mode it serves all.
 // Routed VIPs (a service CIDR outside 127/8) are added to lo as /32s.
 //
 // Several peers may share a host (the demo runs three): they compute the same
@@ -14,6 +15,7 @@ import { KernelProxy, probeKernelProxy } from '../../net/kernel-proxy.js'
 import type { ProxyServicePort } from '../../net/proxy-types.js'
 import { ServiceProxy } from '../../net/service-proxy.js'
 import { TunnelClient, TunnelServer } from '../../net/tunnel.js'
+import { UdpTunnelClient, UdpTunnelServer } from '../../net/tunnel-udp.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { proxyTable, type EndpointsJson, type ServiceJson } from './proxy-table.js'
 import { RoutedVips } from './routed-vips.js'
@@ -77,6 +79,7 @@ export class ServiceRouting {
     private readonly userspace: ServiceProxy,
     private readonly kernel: KernelProxy | null,
     private readonly tunnelServer: TunnelServer,
+    private readonly udpTunnelServer: UdpTunnelServer,
     private readonly vips: RoutedVips,
   ) {}
 
@@ -90,8 +93,10 @@ export class ServiceRouting {
     }
     const tunnelServer = new TunnelServer({ host: o.host })
     await tunnelServer.start()
-    const userspace = new ServiceProxy({ tunnel: new TunnelClient(o.host), nodePortAddresses: o.nodePortAddresses })
-    const routing = new ServiceRouting(o, userspace, kernel, tunnelServer, new RoutedVips(o.log))
+    const udpTunnelServer = new UdpTunnelServer({ host: o.host })
+    await udpTunnelServer.start()
+    const userspace = new ServiceProxy({ tunnel: new TunnelClient(o.host), udpTunnel: new UdpTunnelClient(o.host), nodePortAddresses: o.nodePortAddresses })
+    const routing = new ServiceRouting(o, userspace, kernel, tunnelServer, udpTunnelServer, new RoutedVips(o.log))
     routing.stopWatch = o.store.watches.watchFrom(o.store.appliedIndex, (e) => {
       if (e.object.apiVersion === 'v1' && (e.object.kind === 'Service' || e.object.kind === 'Endpoints' || e.object.kind === 'Node')) routing.schedule()
     })
@@ -169,6 +174,7 @@ export class ServiceRouting {
     await this.userspace.close()
     await this.kernel?.close()
     await this.tunnelServer.stop()
+    await this.udpTunnelServer.stop()
     await this.vips.removeAll()
   }
 }

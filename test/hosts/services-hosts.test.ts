@@ -3,8 +3,8 @@
 // hosts answers through its cluster IP on the first, from both pods; when
 // one pod's peer is SIGKILLed every request still succeeds through the other
 // within 2 s; the NodePort answers on every host; cluster DNS resolves the
-// name; UDP works through a VIP (to a pod on the same host: UDP through the
-// peer tunnel is not built yet); and 1,000 more Services do not stall the proxy.
+// name; UDP works through a VIP, to pods on other hosts and on this one; and
+// 1,000 more Services do not stall the proxy.
 import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { until } from '../node/process-cluster.js'
@@ -74,7 +74,7 @@ describe.skipIf(!availability.ok)('services across hosts', () => {
       const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `echo-${nodeName}`, labels: { app: 'echo' } }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: process.execPath, args: ['-e', podScript], ports: [{ name: 'http', containerPort: 8080 }, { name: 'udp', containerPort: 9090, protocol: 'UDP' }] }] } }
       expect((await api(first, 'POST', '/api/v1/namespaces/default/pods', pod)).status).toBe(201)
     }
-    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo' }, spec: { type: 'NodePort', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 'http' }] } }
+    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo' }, spec: { type: 'NodePort', selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'udp', port: 90, targetPort: 'udp', protocol: 'UDP' }] } }
     const created = await api(first, 'POST', '/api/v1/namespaces/default/services', service)
     expect(created.status, created.body).toBe(201)
     const spec = (JSON.parse(created.body) as { spec: { clusterIP: string; ports: { nodePort: number }[] } }).spec
@@ -92,7 +92,8 @@ describe.skipIf(!availability.ok)('services across hosts', () => {
     }
     const resolved = await ns.vnet.exec(first, process.execPath, ['-e', `const d = new (require('node:dns').promises.Resolver)(); d.setServers(['127.0.0.1:5353']); d.resolve4('echo.default.svc.cluster.local').then((a) => process.stdout.write(a.join(',')))`], 5000)
     expect(resolved.stdout).toBe(vip)
-    // UDP through a VIP, to a pod on this host (UDP through the peer tunnel is not built yet).
+    // UDP through the VIP to the pods on the other hosts (through their peers), and to a pod on this host.
+    expect(await until(async () => (await udpFrom(first, vip, 90)) || undefined, 20_000, 'a UDP answer from another host through the VIP')).toMatch(/^echo-s[23]$/)
     const udpPod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'udp-s1', labels: { app: 'udp' } }, spec: { nodeName: 's1', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: process.execPath, args: ['-e', podScript], ports: [{ name: 'udp', containerPort: 9090, protocol: 'UDP' }] }] } }
     expect((await api(first, 'POST', '/api/v1/namespaces/default/pods', udpPod)).status).toBe(201)
     const udpService = await api(first, 'POST', '/api/v1/namespaces/default/services', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'udp' }, spec: { selector: { app: 'udp' }, ports: [{ port: 90, targetPort: 'udp', protocol: 'UDP' }] } })
