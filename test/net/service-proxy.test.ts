@@ -9,6 +9,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { ProxyEndpoint, ProxyServicePort } from '../../net/proxy-types.js'
 import { ServiceProxy } from '../../net/service-proxy.js'
+import { firehose } from './firehose.js'
 
 const servers: Server[] = []
 const udpSockets: UdpSocket[] = []
@@ -137,29 +138,16 @@ describe('the userspace service proxy (TCP)', () => {
 
   it('does not buffer without bound for a slow reader, and delivers everything once it reads', async () => {
     const totalBytes = 160 * 1024 * 1024
-    const chunk = Buffer.alloc(64 * 1024, 7)
-    let writtenBytes = 0
-    const firehose = await listen(
-      createServer((s) => {
-        const pump = (): void => {
-          while (writtenBytes < totalBytes) {
-            writtenBytes += chunk.byteLength
-            if (!s.write(chunk)) return void s.once('drain', pump)
-          }
-          s.end()
-        }
-        pump()
-      }),
-      '127.79.201.8',
-    )
-    await proxy.apply([servicePort('default/firehose:80/TCP', '127.77.201.6', 8080, [firehose])])
+    const source = firehose(totalBytes, 7)
+    const endpoint = await listen(source.server, '127.79.201.8')
+    await proxy.apply([servicePort('default/firehose:80/TCP', '127.77.201.6', 8080, [endpoint])])
     const client = await connected('127.77.201.6', 8080)
     client.pause()
     await new Promise((r) => setTimeout(r, 800))
-    const stalledAt = writtenBytes
+    const stalledAt = source.writtenBytes()
     await new Promise((r) => setTimeout(r, 300))
     // The endpoint is held back (only kernel buffers fill), and the proxy holds little itself.
-    expect(writtenBytes).toBe(stalledAt)
+    expect(source.writtenBytes()).toBe(stalledAt)
     expect(stalledAt).toBeLessThan(totalBytes)
     expect(proxy.bufferedBytes()).toBeLessThan(1024 * 1024)
     let received = 0

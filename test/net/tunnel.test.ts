@@ -12,6 +12,7 @@ import { generateClusterSecret } from '../../net/identity.js'
 import type { ProxyEndpoint, ProxyServicePort, TunnelConnection } from '../../net/proxy-types.js'
 import { ServiceProxy } from '../../net/service-proxy.js'
 import { TunnelClient, TunnelServer } from '../../net/tunnel.js'
+import { firehose } from './firehose.js'
 
 const streamsMax = 6
 let hostA: PeerHost
@@ -112,29 +113,15 @@ describe('the peer tunnel', () => {
 
   it('holds a fast endpoint back while the client does not read, and then delivers everything', async () => {
     const totalBytes = 96 * 1024 * 1024
-    const chunk = Buffer.alloc(64 * 1024, 3)
-    let writtenBytes = 0
-    const firehose = await listen(
-      createServer((s) => {
-        s.on('error', () => undefined)
-        const pump = (): void => {
-          while (writtenBytes < totalBytes) {
-            writtenBytes += chunk.byteLength
-            if (!s.write(chunk)) return void s.once('drain', pump)
-          }
-          s.end()
-        }
-        pump()
-      }),
-      '127.79.203.4',
-    )
-    await proxy.apply([servicePort('default/firehose:8080/TCP', '127.77.203.4', [firehose])])
+    const source = firehose(totalBytes, 3)
+    const endpoint = await listen(source.server, '127.79.203.4')
+    await proxy.apply([servicePort('default/firehose:8080/TCP', '127.77.203.4', [endpoint])])
     const client = connect({ host: '127.77.203.4', port: 8080 })
     client.pause()
     await new Promise((r) => setTimeout(r, 1000))
-    const stalledAt = writtenBytes
+    const stalledAt = source.writtenBytes()
     await new Promise((r) => setTimeout(r, 300))
-    expect(writtenBytes).toBe(stalledAt)
+    expect(source.writtenBytes()).toBe(stalledAt)
     expect(stalledAt).toBeLessThan(totalBytes)
     let received = 0
     await new Promise<void>((resolve, reject) => {
