@@ -5,7 +5,10 @@
 // to last Ready). Once with the process runtime, once with the Docker runtime
 // on the engine DOCKER_HOST names (Podman here) with a local image; the Docker
 // run is skipped, with a line saying why, when no engine answers.
+import { execFileSync } from 'node:child_process'
 import { Agent } from 'node:https'
+import Docker from 'dockerode'
+import { infraContainerName, labelContainerName, labelNode } from '../../node/agent/docker-labels.js'
 import { apiRequest, type ApiTarget } from '../../node/cli/client.js'
 import { ProcessCluster, until, type PeerProcess } from '../../test/node/process-cluster.js'
 import type { BenchArgs } from '../bench.js'
@@ -13,6 +16,8 @@ import { allAlive } from './cluster.js'
 import { percentile, report, round } from './report.js'
 
 const podCount = 100
+/** What the process-runtime pods sleep: a number no other program here uses, so leftovers can be found. */
+const processPodSeconds = 3601
 const busyboxImage = 'localhost/shoal/busybox:latest'
 
 interface PodView {
@@ -33,7 +38,7 @@ async function startCluster(runtime: string): Promise<{ c: ProcessCluster; peers
 }
 
 function podBody(k: number, runtime: string): unknown {
-  const container = runtime === 'docker' ? { name: 'app', image: busyboxImage, imagePullPolicy: 'Never', command: ['sleep', '3600'] } : { name: 'app', image: 'sleep', args: ['3600'] }
+  const container = runtime === 'docker' ? { name: 'app', image: busyboxImage, imagePullPolicy: 'Never', command: ['sleep', '3600'] } : { name: 'app', image: 'sleep', args: [String(processPodSeconds)] }
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name: `bench-${k}`, labels: { app: 'pods-bench' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ ...container, resources: { requests: { cpu: '10m', memory: '8Mi' } } }] } }
 }
 
@@ -87,11 +92,41 @@ async function measure(runtime: string): Promise<void> {
     report({ bench: 'pods', runtime, pods: podCount, p50Ms: Math.round(percentile(latencies, 50)), p99Ms: Math.round(percentile(latencies, 99)), maxMs: Math.round(Math.max(...latencies)), createdToBoundP50Ms: Math.round(percentile(toBound, 50)), boundToReadyP50Ms: Math.round(percentile(boundToReady, 50)), boundToReadyP99Ms: Math.round(percentile(boundToReady, 99)), podsPerSec: round(podCount / ((last - first) / 1000), 1), goalP99Ms: runtime === 'docker' ? 2000 : 1000 })
     await apiRequest(target, 'DELETE', '/api/v1/namespaces/default/pods?labelSelector=app%3Dpods-bench', { agent })
     await until(async () => (JSON.parse((await apiRequest(target, 'GET', '/api/v1/namespaces/default/pods', { agent })).text) as { items: unknown[] }).items.length === 0 || undefined, 60_000, 'pods deleted')
-    // The agents stop the processes and containers in the background: give them a moment before the peers go.
-    await new Promise((r) => setTimeout(r, 3000))
+    // The agents stop the processes and containers in the background (Podman takes its time): wait for them before the peers go.
+    await until(async () => (await leftovers(runtime, peers.map((p) => p.name))) === 0 || undefined, 180_000, 'the agents to stop every pod').catch(() => undefined)
   } finally {
     stop.abort()
     await c.destroy()
+    await removeLeftovers(runtime, peers.map((p) => p.name))
+  }
+}
+
+/** Process-runtime pods of this bench are `sleep 3601`; Docker ones carry their node's label. */
+async function leftovers(runtime: string, nodeNames: string[]): Promise<number> {
+  if (runtime === 'docker') return (await new Docker().listContainers({ all: true, filters: JSON.stringify({ label: nodeNames.map((n) => `${labelNode}=${n}`) }) })).length
+  try {
+    return execFileSync('pgrep', ['-fx', `sleep ${processPodSeconds}`], { encoding: 'utf8' }).trim().split('\n').length
+  } catch {
+    return 0
+  }
+}
+
+/** Whatever the agents did not stop before the peers went (a bench must leave nothing running). */
+async function removeLeftovers(runtime: string, nodeNames: string[]): Promise<void> {
+  if (runtime === 'docker') {
+    const docker = new Docker()
+    for (const n of nodeNames) {
+      const containers = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelNode}=${n}`] }) })
+      for (const infraLast of [false, true]) {
+        await Promise.all(containers.filter((x) => (x.Labels[labelContainerName] === infraContainerName) === infraLast).map((x) => docker.getContainer(x.Id).remove({ force: true }).catch(() => undefined)))
+      }
+    }
+  } else {
+    try {
+      execFileSync('pkill', ['-KILL', '-fx', `sleep ${processPodSeconds}`], { stdio: 'ignore' })
+    } catch {
+      // Nothing left: pkill says so with exit code 1.
+    }
   }
 }
 
