@@ -10,7 +10,7 @@ import type { ControlContext } from '../control/controllers.js'
 import type { Controller } from '../control/leader-loop.js'
 import { catchUp, failureMessage, submitInBatches, type BatchOutcome } from './batches.js'
 import { ReplicaIndex } from './replica-index.js'
-import { createsPerRoundMax, deletesPerRoundMax, planReplication, podBodyFromTemplate, replicationStatus, sameStatus, statusFromCounts, type PodObject, type RcObject, type ReplicationPlan } from './replication.js'
+import { createsPerRoundMax, deletesPerRoundMax, planReplication, podBodyFromTemplate, replicationStatus, sameStatus, statusFromCounts, type RcObject, type ReplicationPlan } from './replication.js'
 
 /** What one command of a round was for, to tell its outcome as an event. */
 interface Intent {

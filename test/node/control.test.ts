@@ -13,12 +13,10 @@ import { until } from './process-cluster.js'
 
 let peer: Peer
 let local: LocalPeer | undefined
-let dataDir = ''
 
 beforeAll(async () => {
   local = await startLocalPeer('control')
   peer = local.peer
-  dataDir = local.dataDir
 })
 
 afterAll(async () => {

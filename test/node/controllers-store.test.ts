@@ -18,14 +18,12 @@ import { until } from './process-cluster.js'
 
 let peer: Peer
 let local: LocalPeer | undefined
-let dataDir = ''
 const nodeName = 'ctrl'
 const waitMs = 15_000
 
 beforeAll(async () => {
   local = await startLocalPeer(nodeName)
   peer = local.peer
-  dataDir = local.dataDir
   await until(() => peer.state.store.get({ apiVersion: 'v1', kind: 'Node', name: nodeName }), 30_000, 'the peer\'s Node')
 })
 

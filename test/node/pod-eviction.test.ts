@@ -20,12 +20,10 @@ import { until } from './process-cluster.js'
 
 let peer: Peer
 let local: LocalPeer | undefined
-let dataDir = ''
 
 beforeAll(async () => {
   local = await startLocalPeer('evictor')
   peer = local.peer
-  dataDir = local.dataDir
 })
 
 afterAll(async () => {
