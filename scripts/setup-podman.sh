@@ -92,7 +92,17 @@ if ! engine_answers; then
   echo "starting podman system service on $socket_path (log: $service_log)"
   # setsid: the service outlives this script and the shell that ran it. Its
   # working directory is the socket's: conmon drops stray files (`oom`) there.
-  (cd "$socket_dir" && exec setsid podman system service --time=0 "unix://$socket_path" >>"$service_log" 2>&1 </dev/null) &
+  # It must hold none of our descriptors above 2: fd 3 is our caller's stdout
+  # (a `$(...)` pipe) and others may be a CI runner's; a service keeping one
+  # open would keep its reader waiting for EOF forever.
+  (
+    cd "$socket_dir"
+    for fd_path in /proc/$BASHPID/fd/*; do
+      fd=${fd_path##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec setsid podman system service --time=0 "unix://$socket_path" >>"$service_log" 2>&1 </dev/null
+  ) &
   echo $! >"$service_pidfile"
   attempt=0
   until engine_answers; do
