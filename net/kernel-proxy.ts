@@ -4,6 +4,8 @@
 // Only endpoints this peer reaches directly are programmed; the rest of the
 // table is the userspace proxy's (see apply()). Updates are incremental: a
 // changed port rewrites only its own chains, in one iptables-restore batch.
+// UDP flows to an endpoint that went are then deleted from conntrack (conntrack.ts).
+import { Conntrack, staleUdpFlows } from './conntrack.js'
 import { IptablesRunner } from './iptables.js'
 import {
   assertChainPrefix,
@@ -35,6 +37,8 @@ export interface KernelProxyOptions {
    */
   routeLocalnet?: boolean
   commandTimeoutMs?: number
+  /** Where problems that do not fail apply() are told (the missing `conntrack` tool, once). Default: stderr. */
+  log?: (line: string) => void
 }
 
 export interface KernelApplyResult {
@@ -60,6 +64,13 @@ export class KernelProxyUnavailableError extends Error {
 const DEFAULT_MASQUERADE_MARK = 0x10000
 const DEFAULT_COMMAND_TIMEOUT_MS = 30_000
 const ROUTE_LOCALNET = 'net.ipv4.conf.all.route_localnet'
+
+interface AppliedPort {
+  rules: PortRules
+  key: string
+  /** The port as the kernel serves it (direct endpoints only). */
+  port: ProxyServicePort
+}
 
 interface Waiter {
   resolve: (result: KernelApplyResult) => void
@@ -102,8 +113,8 @@ export class KernelProxy {
   private readonly runner: IptablesRunner
   private readonly config: RuleConfig
   private readonly mixedPorts: MixedPortPolicy
-  /** What the kernel holds now, per port id; `key` is the (direct-endpoints-only) port as JSON. */
-  private applied = new Map<string, { rules: PortRules; key: string }>()
+  /** What the kernel holds now, per port id; `key` is the (direct-endpoints-only) `port` as JSON. */
+  private applied = new Map<string, AppliedPort>()
   /** The next table to apply. Bound: one; a newer apply() replaces it (coalescing). */
   private pending: { ports: ProxyServicePort[]; waiters: Waiter[] } | null = null
   private worker: Promise<void> | null = null
@@ -111,6 +122,10 @@ export class KernelProxy {
   private needsResync = false
   private closed = false
   private routeLocalnetBefore: string | null = null
+  private readonly conntrack: Conntrack
+  /** Null until start() asked whether the `conntrack` tool runs. */
+  private conntrackAvailable: boolean | null = null
+  private readonly log: (line: string) => void
 
   private constructor(options: KernelProxyOptions) {
     const chainPrefix = options.chainPrefix ?? 'SHOAL'
@@ -125,6 +140,11 @@ export class KernelProxy {
       guardLoopback: options.routeLocalnet ?? true,
     }
     this.mixedPorts = options.mixedPorts ?? 'userspace'
+    this.conntrack = new Conntrack({
+      commandPrefix: options.commandPrefix ?? [],
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    })
+    this.log = options.log ?? ((line) => console.error(`shoal: ${line}`))
   }
 
   /** Removes leftovers of an earlier run with the same chain prefix, then installs our base chains. */
@@ -138,6 +158,10 @@ export class KernelProxy {
         await proxy.runner.writeSysctl(ROUTE_LOCALNET, '1')
         proxy.routeLocalnetBefore = before
       }
+    }
+    proxy.conntrackAvailable = await proxy.conntrack.available()
+    if (!proxy.conntrackAvailable) {
+      proxy.log('kernel proxy: the conntrack tool is missing (apt-get install conntrack): a UDP client that keeps its source port keeps reaching a removed endpoint until its flow idles out (30-120 s)')
     }
     await proxy.rebuild([])
     return proxy
@@ -199,14 +223,22 @@ export class KernelProxy {
   }
 
   private async sync(ports: ProxyServicePort[]): Promise<{ changedPorts: number; fullResync: boolean }> {
-    const desired = new Map<string, { rules: PortRules; key: string }>()
+    const desired = new Map<string, AppliedPort>()
     for (const port of splitPortsForKernel(ports, this.mixedPorts).kernel) {
       // Rules are a function of the port alone (config is fixed), so an unchanged port reuses
       // its rules: no hashing or rule text for the 999 ports that did not change.
       const key = JSON.stringify(port)
       const current = this.applied.get(port.id)
-      desired.set(port.id, current?.key === key ? current : { rules: portRules(port, this.config), key })
+      desired.set(port.id, current?.key === key ? current : { rules: portRules(port, this.config), key, port })
     }
+    const before = this.applied
+    const result = await this.write(desired)
+    if (result.changedPorts > 0) await this.deleteStaleUdpFlows(before, desired)
+    return result
+  }
+
+  /** Makes the kernel hold `desired`: the changed ports' chains, or everything after a failure. */
+  private async write(desired: Map<string, AppliedPort>): Promise<{ changedPorts: number; fullResync: boolean }> {
     if (this.needsResync) return { changedPorts: await this.rebuild([...desired.values()]), fullResync: true }
     const changes: Parameters<typeof changeLines>[0] = []
     for (const [id, next] of desired) {
@@ -227,8 +259,23 @@ export class KernelProxy {
     }
   }
 
+  /**
+   * UDP flows DNATed to endpoints the kernel no longer sends to: deleted once the new rules
+   * are in (so the client's next datagram is a new flow and picks a live endpoint). A failure
+   * is logged, not thrown: the rules are right, only old flows linger until they idle out.
+   */
+  private async deleteStaleUdpFlows(before: Map<string, AppliedPort>, after: Map<string, AppliedPort>): Promise<void> {
+    if (this.conntrackAvailable !== true) return
+    const flows = staleUdpFlows(
+      [...before.values()].map((entry) => entry.port),
+      new Map([...after].map(([id, entry]) => [id, entry.port])),
+    )
+    if (flows.length === 0) return
+    await this.conntrack.deleteFlows(flows).catch((error: Error) => this.log(`kernel proxy: ${error.message}`))
+  }
+
   /** Removes everything we own and writes `ports` from scratch; returns how many ports were written. */
-  private async rebuild(ports: Array<{ rules: PortRules; key: string }>): Promise<number> {
+  private async rebuild(ports: AppliedPort[]): Promise<number> {
     this.needsResync = true
     await this.removeAll()
     const base = baseLines(this.config)

@@ -10,13 +10,22 @@ import { containerLabels, engineContainerName, infraContainerName } from './dock
 const infraCommand = ['sleep', '2147483647']
 /** Kubernetes hostnames are the pod name cut to a DNS label's length. */
 const hostnameLengthMax = 63
+/** Kubernetes' ndots for ClusterFirst pods. */
+const clusterDnsNdots = 5
 
-export function infraCreateOptions(nodeName: string, pod: SandboxSpec, infraImage: string): Docker.ContainerCreateOptions {
+/**
+ * The sandbox of a pod. `resolvers` are the nameserver IPs its containers get (the engine
+ * implies port 53; docker-dns.ts finds one for the cluster DNS); app containers joined to
+ * the sandbox's network namespace share its /etc/resolv.conf.
+ */
+export function infraCreateOptions(nodeName: string, pod: SandboxSpec, infraImage: string, resolvers: string[]): Docker.ContainerCreateOptions {
   const hostConfig: Docker.HostConfig = { RestartPolicy: { Name: 'no' } }
-  // The engine takes resolver addresses without ports: only a cluster DNS on port 53 can serve containers.
-  const dns = pod.dnsServers.flatMap((server) => (/:\d+$/.test(server) ? (server.endsWith(':53') ? [server.slice(0, -3)] : []) : [server]))
-  if (dns.length > 0) hostConfig.Dns = dns
-  if (dns.length > 0 && pod.dnsSearches.length > 0) hostConfig.DnsSearch = pod.dnsSearches
+  if (resolvers.length > 0) {
+    hostConfig.Dns = resolvers
+    if (pod.dnsSearches.length > 0) hostConfig.DnsSearch = pod.dnsSearches
+    // As Kubernetes: `web` and `web.other` are tried in the search domains before as they are.
+    hostConfig.DnsOptions = [`ndots:${clusterDnsNdots}`]
+  }
   return {
     name: engineContainerName(nodeName, pod, infraContainerName, 0),
     Image: infraImage,

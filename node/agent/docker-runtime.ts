@@ -23,6 +23,7 @@ import {
   throwIfUnavailable,
 } from './docker-errors.js'
 import { execInContainer, followLogs } from './docker-exec-logs.js'
+import { ContainerDns, engineUsableResolver } from './docker-dns.js'
 
 export const defaultInfraImage = 'localhost/shoal/busybox:latest'
 /** Containers inspected at once while listing pods. */
@@ -37,6 +38,8 @@ export interface DockerRuntimeOptions {
   docker?: Docker
   /** The image of every pod's infrastructure container (must have `sleep`). */
   infraImage?: string
+  /** Where the runtime says what it cannot do (pods without cluster DNS). Default: stderr. */
+  log?: (line: string) => void
 }
 
 /** A container as the engine's list shows it, with the identity its labels give. */
@@ -64,6 +67,9 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly sandboxesInFlight = new Map<string, Promise<{ infraId: string; sandbox: Sandbox }>>()
   private readonly observations = new Map<string, CachedObservation>()
   private engineIsPodman: Promise<boolean> | undefined
+  /** Made when a pod first needs a resolver the engine cannot take as it is (the peer's cluster DNS). */
+  private containerDns: ContainerDns | undefined
+  private readonly log: (line: string) => void
 
   constructor(options: DockerRuntimeOptions) {
     this.nodeName = options.nodeName
@@ -71,6 +77,7 @@ export class DockerRuntime implements ContainerRuntime {
     this.docker = options.docker ?? new Docker()
     this.infraImage = options.infraImage ?? defaultInfraImage
     this.imageIds = new ImageIdResolver(this.docker)
+    this.log = options.log ?? ((line) => console.error(`shoal: ${line}`))
   }
 
   async version(): Promise<string> {
@@ -183,6 +190,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async close(): Promise<void> {
+    await this.containerDns?.close()
     this.events?.close()
     this.events = undefined
     this.listeners.clear()
@@ -220,7 +228,7 @@ export class DockerRuntime implements ContainerRuntime {
       await Promise.all(infras.map((run) => this.removeRun(run.info.Id)))
     }
     await ensureImage(this.docker, this.infraImage, 'IfNotPresent')
-    const created = await this.createContainer(infraCreateOptions(this.nodeName, pod, this.infraImage))
+    const created = await this.createContainer(infraCreateOptions(this.nodeName, pod, this.infraImage, await this.resolversFor(pod)))
     try {
       await created.start()
     } catch (err) {
@@ -229,6 +237,23 @@ export class DockerRuntime implements ContainerRuntime {
       throw new RunContainerError(`pod sandbox would not start: ${engineMessage(err)}`)
     }
     return this.sandboxOf(pod.uid, created.id)
+  }
+
+  /** The pod's nameservers as the engine takes them: IPs on port 53 as they are, the peer's cluster DNS through ContainerDns. */
+  private async resolversFor(pod: SandboxSpec): Promise<string[]> {
+    const resolvers: string[] = []
+    for (const server of pod.dnsServers) {
+      const usable = engineUsableResolver(server)
+      if (usable !== null) {
+        resolvers.push(usable)
+        continue
+      }
+      this.containerDns ??= new ContainerDns({ docker: this.docker, clusterDns: server, log: this.log })
+      // One relay, to the first such server (a peer has one cluster DNS).
+      const relayed = await this.containerDns.resolverIp()
+      if (relayed !== null) resolvers.push(relayed)
+    }
+    return [...new Set(resolvers)]
   }
 
   private async sandboxOf(uid: string, infraId: string): Promise<{ infraId: string; sandbox: Sandbox }> {

@@ -62,11 +62,11 @@ async function dockerEngineAnswers(): Promise<boolean> {
 }
 
 /** The runtime `choice` names, or null for `none`. */
-export async function createRuntime(choice: RuntimeChoice, nodeName: string, dataDir: string): Promise<ContainerRuntime | null> {
+export async function createRuntime(choice: RuntimeChoice, nodeName: string, dataDir: string, log?: (line: string) => void): Promise<ContainerRuntime | null> {
   if (choice === 'none') return null
   const stateDir = join(dataDir, 'runtime')
   if (choice === 'process' || (choice === 'auto' && !(await dockerEngineAnswers()))) return new ProcessRuntime({ nodeName, stateDir: join(stateDir, 'process') })
-  const docker = new DockerRuntime({ nodeName, stateDir: join(stateDir, 'docker') })
+  const docker = new DockerRuntime({ nodeName, stateDir: join(stateDir, 'docker'), ...(log === undefined ? {} : { log }) })
   try {
     await docker.version()
   } catch (err) {
@@ -84,9 +84,9 @@ export interface StartedAgent {
 }
 
 export async function startAgent(o: AgentStartOptions): Promise<StartedAgent | null> {
-  const runtime = await createRuntime(o.runtime, o.nodeName, o.dataDir)
-  if (runtime === null) return null
   const log = o.log ?? ((line: string) => console.error(`shoal: ${line}`))
+  const runtime = await createRuntime(o.runtime, o.nodeName, o.dataDir, log)
+  if (runtime === null) return null
   const probes = new AgentProbes({ runtime, log })
   const agent = new Agent({
     nodeName: o.nodeName,

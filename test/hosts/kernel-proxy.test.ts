@@ -69,6 +69,19 @@ socket.on('error', (error) => { console.log(error.code); process.exit(0) })
 socket.connect(Number(port), host, () => { socket.send('hi'); setTimeout(() => socket.send('again'), 200) })
 `
 
+/**
+ * From one fixed source port, sends a datagram every 50 ms for ever and prints each answer
+ * with the time it came, one JSON line each: a client whose UDP flow lives on in conntrack.
+ */
+const UDP_STEADY_CLIENT = `
+const dgram = require('node:dgram')
+const [host, port, sourcePort] = process.argv.slice(1)
+const socket = dgram.createSocket('udp4')
+socket.on('message', (message) => console.log(JSON.stringify({ from: String(message), atMs: Date.now() })))
+socket.on('error', () => {})
+socket.bind(Number(sourcePort), '127.0.0.1', () => setInterval(() => socket.send('hi', Number(port), host), 50))
+`
+
 const ROUTED_VIP = '10.96.0.10'
 const NODE_PORT = 30001
 
@@ -139,6 +152,7 @@ describe.skipIf(skipReason !== null)('KernelProxy in a network namespace (iptabl
       vnet.spawn(h2, process.execPath, ['-e', NAME_SERVER, remoteAddress]),
     ]
     servers.push(vnet.spawn(h1, process.execPath, ['-e', UDP_NAME_SERVER, '127.0.0.2:5353']))
+    servers.push(vnet.spawn(h1, process.execPath, ['-e', UDP_NAME_SERVER, '127.0.0.3:5353']))
     await Promise.all(servers.map((server) => waitForLine(server, 'listening', 10_000)))
     // A routed VIP lives on h1's lo; h2 (a container, or another host) routes the service CIDR to h1.
     expect((await vnet.exec(h1, 'ip', ['addr', 'add', `${ROUTED_VIP}/32`, 'dev', 'lo'])).code).toBe(0)
@@ -240,12 +254,47 @@ describe.skipIf(skipReason !== null)('KernelProxy in a network namespace (iptabl
     expect(await udp('127.77.0.54')).toBe('ECONNREFUSED')
   })
 
+  it('moves a UDP client that keeps its source port to a live endpoint within 1 s of its endpoint going (conntrack)', async ({ skip }) => {
+    if ((await vnet.exec(h1, 'conntrack', ['--version'])).code !== 0) skip('the conntrack tool is not installed (apt-get install conntrack)')
+    const both = ['127.0.0.2:5353', '127.0.0.3:5353']
+    await proxy!.apply([servicePort('default/udp:53/UDP', '127.77.0.55', 53, both, { protocol: 'UDP' })])
+    const answers: Array<{ from: string; atMs: number }> = []
+    const client = vnet.spawn(h1, process.execPath, ['-e', UDP_STEADY_CLIENT, '127.77.0.55', '53', '40053'])
+    let pending = ''
+    client.stdout!.on('data', (chunk: Buffer) => {
+      pending += chunk.toString()
+      const lines = pending.split('\n')
+      pending = lines.pop()!
+      for (const line of lines) if (line !== '') answers.push(JSON.parse(line) as { from: string; atMs: number })
+    })
+    try {
+      const deadline = Date.now() + 10_000
+      while (answers.length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+      // One flow: every datagram so far went to the endpoint conntrack chose for the first one.
+      const first = answers[0]!.from
+      expect(new Set(answers.map((answer) => answer.from))).toEqual(new Set([first]))
+      const survivor = both.find((address) => address !== first)!
+
+      await proxy!.apply([servicePort('default/udp:53/UDP', '127.77.0.55', 53, [survivor], { protocol: 'UDP' })])
+      const removedAtMs = Date.now()
+      while (Date.now() < removedAtMs + 1_500) await new Promise((resolve) => setTimeout(resolve, 50))
+      const afterRemoval = answers.filter((answer) => answer.atMs > removedAtMs)
+      const firstToSurvivor = afterRemoval.find((answer) => answer.from === survivor)
+      expect(firstToSurvivor, `answers after the removal: ${JSON.stringify(afterRemoval.slice(0, 5))}`).toBeDefined()
+      expect(firstToSurvivor!.atMs - removedAtMs).toBeLessThan(1_000)
+      // The removed endpoint still listens: only a deleted conntrack entry keeps the client off it.
+      expect(afterRemoval.filter((answer) => answer.atMs > firstToSurvivor!.atMs && answer.from !== survivor)).toEqual([])
+    } finally {
+      client.kill('SIGKILL')
+    }
+  })
+
   it('applies 1,000 services, then changes one by rewriting only its chains', async () => {
     const table = Array.from({ length: 1000 }, (_, index) =>
       servicePort(`bulk/s${index}:80/TCP`, `127.77.${10 + Math.floor(index / 250)}.${(index % 250) + 1}`, 80, ['127.0.0.2:8080', '127.0.0.3:8080']),
     )
     const full = await proxy!.apply(table)
-    expect(full.changedPorts).toBe(1000 + 2) // 1000 new, the 2 UDP ports of the previous table removed
+    expect(full.changedPorts).toBe(1000 + 1) // 1000 new, the UDP port of the previous table removed
     table[500] = servicePort('bulk/s500:80/TCP', table[500]!.vip, 80, ['127.0.0.3:8080'])
     const one = await proxy!.apply(table)
     expect(one).toMatchObject({ changedPorts: 1, fullResync: false })
