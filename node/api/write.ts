@@ -3,12 +3,13 @@
 // one store command through Raft; dryRun=All stops before proposing.
 import { apiVersionOf, type KindDefinition } from '../kinds/kind.js'
 import type { ApiObject } from '../kinds/meta.js'
-import { readPath, renderLabelMap } from '../kinds/printing.js'
+import { readPath } from '../kinds/printing.js'
 import { refOf, type PropagationPolicy, type StoreCommand } from '../store/commands.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { applyPatch, patchSchemaByKind } from './patch.js'
 import { prepareCreate, prepareUpdate, type FieldValidation, type Prepared } from './prepare.js'
 import { jsonEqual } from './json-values.js'
+import { selectorFromLabelSelector, selectorFromMap, type LabelSelector } from './label-selectors.js'
 import { isPlainObject } from './schema.js'
 import { StatusError, badRequest } from './status.js'
 import { getObject } from './read.js'
@@ -128,6 +129,19 @@ export async function deleteObject(ctx: WriteContext, def: KindDefinition, names
   return singleOutcome(await submit(ctx.submitter, command)).object!
 }
 
+/**
+ * The Scale's `status.selector`: the selector in canonical form (keys sorted), as Kubernetes renders it.
+ * Core kinds (ReplicationController) hold a label map; every other group's kinds hold a metav1.LabelSelector.
+ */
+function scaleSelectorText(def: KindDefinition, selector: unknown): string {
+  if (!isPlainObject(selector)) return ''
+  try {
+    return (def.group === '' ? selectorFromMap(selector as Record<string, string>) : selectorFromLabelSelector(selector as LabelSelector)).toString()
+  } catch {
+    return ''
+  }
+}
+
 /** The autoscaling/v1 Scale view of an object with a scale subresource. */
 export function scaleOf(def: KindDefinition, object: ApiObject): Record<string, unknown> {
   const scale = def.subresources.scale!
@@ -137,7 +151,7 @@ export function scaleOf(def: KindDefinition, object: ApiObject): Record<string, 
     apiVersion: 'autoscaling/v1',
     metadata: { name: object.metadata.name, namespace: object.metadata.namespace, uid: object.metadata.uid, resourceVersion: object.metadata.resourceVersion, creationTimestamp: object.metadata.creationTimestamp },
     spec: { replicas: readPath(object, scale.specReplicasPath) ?? 0 },
-    status: { replicas: readPath(object, scale.statusReplicasPath) ?? 0, selector: isPlainObject(selector) ? renderLabelMap(selector as Record<string, string>) : '' },
+    status: { replicas: readPath(object, scale.statusReplicasPath) ?? 0, selector: scaleSelectorText(def, selector) },
   }
 }
 

@@ -3,6 +3,8 @@
 import { describeTime, metaOf, writeEvents, writeHeader, type DescribeContext, type Describer, type DescribeWriter } from './describe-common.js'
 import { describeNode } from './describe-node.js'
 import { isJsonObject, type JsonObject } from './manifests.js'
+import type { LabelSelector } from '../api/label-selectors.js'
+import { formatLabelSelector } from '../kinds/label-selector.js'
 import { resourcePath } from './resources.js'
 
 interface Container {
@@ -191,18 +193,26 @@ function selectorText(selector: Record<string, string> | undefined): string {
   return entries.length === 0 ? '<none>' : entries.map(([k, v]) => `${k}=${v}`).join(',')
 }
 
-const describeReplicationController: Describer = async (ctx, o) => {
+interface ReplicatedSpec {
+  replicas?: number
+  template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: PodSpec }
+}
+
+/** A ReplicationController or a ReplicaSet, as kubectl describes them: `selector` is the selector as text. */
+async function describeReplicated(ctx: DescribeContext, o: JsonObject, selector: string, controlled: boolean): Promise<void> {
   const { w } = ctx
-  const spec = (o.spec ?? {}) as { replicas?: number; selector?: Record<string, string>; template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: PodSpec } }
-  const status = (o.status ?? {}) as { replicas?: number }
+  const spec = (o.spec ?? {}) as ReplicatedSpec
+  const status = (o.status ?? {}) as { replicas?: number; conditions?: { type: string; status: string; reason?: string }[] }
   const meta = metaOf(o)
   w.line(0, 'Name:', meta.name)
   w.line(0, 'Namespace:', meta.namespace)
-  w.line(0, 'Selector:', selectorText(spec.selector))
+  w.line(0, 'Selector:', selector)
   w.map(0, 'Labels', meta.labels)
   w.map(0, 'Annotations', meta.annotations, ': ')
+  const controller = controlled ? controllerOf(o) : undefined
+  if (controller !== undefined) w.line(0, 'Controlled By:', controller)
   w.line(0, 'Replicas:', `${status.replicas ?? 0} current / ${spec.replicas ?? 1} desired`)
-  const phases = await podPhases(ctx, meta.namespace, meta.uid, spec.selector)
+  const phases = await podPhases(ctx, meta.namespace, meta.uid, selector)
   w.line(0, 'Pods Status:', `${phases.Running} Running / ${phases.Pending} Waiting / ${phases.Succeeded} Succeeded / ${phases.Failed} Failed`)
   w.line(0, 'Pod Template:')
   w.map(1, 'Labels', spec.template?.metadata?.labels)
@@ -212,18 +222,28 @@ const describeReplicationController: Describer = async (ctx, o) => {
   writeVolumes(w, 1, podSpec.volumes)
   w.map(1, 'Node-Selectors', podSpec.nodeSelector)
   writeList(w, 1, 'Tolerations', tolerationsText(podSpec))
+  if ((status.conditions ?? []).length > 0) {
+    w.line(0, 'Conditions:')
+    w.line(1, 'Type', 'Status', 'Reason')
+    w.line(1, '----', '------', '------')
+    for (const c of status.conditions!) w.line(1, `${c.type} `, c.status, c.reason ?? '')
+  }
   await writeEvents(ctx, o)
 }
 
-/** Pods the selector picks (and no other controller owns), counted by phase. */
-async function podPhases(ctx: DescribeContext, namespace: string | undefined, uid: string | undefined, selector: Record<string, string> | undefined): Promise<Record<'Running' | 'Pending' | 'Succeeded' | 'Failed', number>> {
+const describeReplicationController: Describer = (ctx, o) => describeReplicated(ctx, o, selectorText(((o.spec ?? {}) as { selector?: Record<string, string> }).selector), false)
+
+const describeReplicaSet: Describer = (ctx, o) => describeReplicated(ctx, o, formatLabelSelector(((o.spec ?? {}) as { selector?: LabelSelector }).selector), true)
+
+/** The pods the selector picks that this controller owns (as kubectl counts them), by phase. */
+async function podPhases(ctx: DescribeContext, namespace: string | undefined, uid: string | undefined, selector: string): Promise<Record<'Running' | 'Pending' | 'Succeeded' | 'Failed', number>> {
   const counts = { Running: 0, Pending: 0, Succeeded: 0, Failed: 0 }
-  if (Object.keys(selector ?? {}).length === 0) return counts
+  if (selector === '<none>' || selector === '<error>') return counts
   const pods = (await ctx.session.resources()).resolve('pods')
-  const list = await ctx.session.json<{ items?: JsonObject[] }>(resourcePath(pods, namespace), { query: { labelSelector: selectorText(selector) } })
+  const list = await ctx.session.json<{ items?: JsonObject[] }>(resourcePath(pods, namespace), { query: { labelSelector: selector } })
   for (const pod of list.items ?? []) {
     const owner = (metaOf(pod).ownerReferences ?? []).find((r) => r.controller === true) as { uid?: string } | undefined
-    if (owner !== undefined && owner.uid !== uid) continue
+    if (owner?.uid !== uid) continue
     const phase = ((pod.status ?? {}) as { phase?: string }).phase ?? 'Pending'
     if (phase in counts) counts[phase as keyof typeof counts]++
   }
@@ -343,9 +363,11 @@ export const genericDescriber: Describer = async (ctx, o) => {
   await writeEvents(ctx, o)
 }
 
+/** By kind, and by `Kind.group` outside the core group. */
 export const describers: Record<string, Describer> = {
   Pod: describePod,
   ReplicationController: describeReplicationController,
+  'ReplicaSet.apps': describeReplicaSet,
   Service: describeService,
   Namespace: describeNamespace,
   Endpoints: describeEndpoints,

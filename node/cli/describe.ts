@@ -45,7 +45,7 @@ export async function describe(args: string[]): Promise<number> {
     }
     for (const o of objects) {
       const ctx: DescribeContext = { session, resource: sel.resource, w: new DescribeWriter(), nowMs: Date.now() }
-      await (describers[sel.resource.group === '' ? sel.resource.kind : ''] ?? genericDescriber)(ctx, o)
+      await (describers[sel.resource.group === '' ? sel.resource.kind : `${sel.resource.kind}.${sel.resource.group}`] ?? genericDescriber)(ctx, o)
       blocks.push(ctx.w.toString())
     }
   }

@@ -20,8 +20,8 @@ function packageVersion(): string {
 const resourceHelp = `
 resource commands (get, describe, create, apply, delete, scale, logs) talk to a peer's
 Kubernetes API, the one kubectl uses. Resource types are what the server lists
-(pods/pod/po, replicationcontrollers/rc, services/svc, namespaces/ns, nodes/no,
-endpoints/ep, events/ev, ...); TYPE/NAME works too. Flags:
+(pods/pod/po, replicationcontrollers/rc, replicasets/rs, services/svc, namespaces/ns,
+nodes/no, endpoints/ep, events/ev, ...); TYPE/NAME works too. Flags:
   -n, --namespace NS        the namespace (default: the kubeconfig context's, else default)
   -A, --all-namespaces      list across namespaces
   -l, --selector SEL        label selector, e.g. name=frontend,tier!=db
@@ -40,7 +40,7 @@ const commands: Record<string, Command> = {
   create: { summary: 'create the objects in -f FILE|DIR|-', run: async (args) => (await import('./write-commands.js')).create(args) },
   apply: { summary: 'create or update the objects in -f FILE|DIR|- (three-way merge)', run: async (args) => (await import('./apply.js')).apply(args) },
   delete: { summary: 'delete objects by name, -l selector, --all, or -f FILE', run: async (args) => (await import('./write-commands.js')).remove(args) },
-  scale: { summary: 'set the replicas of a controller: scale rc NAME --replicas=N', run: async (args) => (await import('./write-commands.js')).scale(args) },
+  scale: { summary: 'set the replicas of a controller: scale rc|rs NAME --replicas=N', run: async (args) => (await import('./write-commands.js')).scale(args) },
   logs: { summary: "print a pod's logs: logs [-f] [-c CONTAINER] [--tail N] [--since DURATION] [--previous] [--timestamps] POD", run: async (args) => (await import('./write-commands.js')).logs(args) },
   cordon: { summary: 'mark a node unschedulable: cordon NODE', run: async (args) => (await import('./node-commands.js')).cordon(args) },
   uncordon: { summary: 'mark a node schedulable again: uncordon NODE', run: async (args) => (await import('./node-commands.js')).uncordon(args) },

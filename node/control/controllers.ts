@@ -7,8 +7,9 @@ import type { EventRecorder } from './events.js'
 import type { Controller } from './leader-loop.js'
 import { NodeReadyEvents } from '../controllers/node-events.js'
 import { PodEviction, defaultPodEvictionTimeoutMs } from '../controllers/pod-eviction.js'
-import { ReplicationManager } from '../controllers/replication-controller.js'
+import { ReplicationManager, replicaSets } from '../controllers/replication-controller.js'
 import { EndpointsController } from '../controllers/endpoints.js'
+import { DeploymentController } from '../controllers/deployment-controller.js'
 import { Scheduler } from '../scheduler/scheduler.js'
 
 /** What every controller may use: the replicated store to read, the submitter to write, events to tell. */
@@ -28,6 +29,8 @@ export function leaderControllers(ctx: ControlContext): Controller[] {
     new NodeReadyEvents(ctx),
     new PodEviction(ctx, ctx.podEvictionTimeoutMs ?? defaultPodEvictionTimeoutMs),
     new ReplicationManager(ctx),
+    new ReplicationManager(ctx, replicaSets),
+    new DeploymentController(ctx),
     new EndpointsController(ctx),
     new Scheduler(ctx),
   ]

@@ -1,4 +1,4 @@
-// The pods of each ReplicationController, kept from the store's change feed
+// The pods of each ReplicationController or ReplicaSet, kept from the store's change feed
 // rather than rescanned every round: at 10,000 pods, three scans and two
 // selector passes per round were most of the leader's CPU while an RC scaled
 // up. Built from the store when this peer starts to lead (and whenever it is
@@ -6,11 +6,11 @@
 // applies it, so it always says what the store says. Per controller it keeps
 // running counts (replicas, fully labelled, ready, pods to release), so a
 // controller with nothing to adopt, release or delete is planned from counts.
-import { matches, selectorFromMap } from '../api/selectors.js'
+import { matches, selectorFromMap, type Selector } from '../api/selectors.js'
 import type { ApiObject } from '../kinds/meta.js'
 import type { ObjectStore } from '../store/object-store.js'
 import type { WatchEvent } from '../store/watch.js'
-import { controllerRefOf, isActivePod, isPodReady, type PodObject, type RcObject } from './replication.js'
+import { controllerRefOf, isActivePod, isPodReady, selectorOf, type PodObject, type RcObject } from './replication.js'
 
 /** What one owned pod adds to its controller's counts. */
 interface Contribution {
@@ -51,13 +51,13 @@ function remove(map: Map<string, Map<string, PodObject>>, key: string, pod: PodO
 /** Counts kept for one controller, with the selectors they were made with. */
 class Counter {
   readonly tally: ReplicaTally
-  private readonly selector: ReturnType<typeof selectorFromMap>
-  private readonly templateSelector: ReturnType<typeof selectorFromMap>
+  private readonly selector: Selector
+  private readonly templateSelector: Selector
   private readonly namespace: string | undefined
 
   constructor(rc: RcObject, pods: Iterable<PodObject>) {
     this.namespace = rc.metadata.namespace
-    this.selector = selectorFromMap(rc.spec?.selector)
+    this.selector = selectorOf(rc)
     this.templateSelector = selectorFromMap(rc.spec?.template?.metadata?.labels)
     this.tally = { signature: signatureOf(rc), ...nothing }
     for (const pod of pods) this.change(undefined, pod)

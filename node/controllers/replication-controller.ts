@@ -1,16 +1,18 @@
-// The ReplicationController controller, run by the leader. Every round starts
-// from the store: plan (replication.ts), then adopt, release, create and
-// delete in batched Raft entries, then write each controller's status when it
-// changed. A round that has nothing to do writes nothing.
+// The ReplicationController and ReplicaSet controllers, run by the leader: one
+// instance per kind, the same code (the selector is the only difference, and
+// replication.ts reads it from the object). Every round starts from the store:
+// plan (replication.ts), then adopt, release, create and delete in batched Raft
+// entries, then write each controller's status when it changed. A round that
+// has nothing to do writes nothing.
 import { prepareCreate } from '../api/prepare.js'
 import type { KindDefinition } from '../kinds/kind.js'
 import type { ApiObject } from '../kinds/meta.js'
 import { refOf, type StoreCommand } from '../store/commands.js'
 import type { ControlContext } from '../control/controllers.js'
-import type { Controller } from '../control/leader-loop.js'
+import type { Controller, RoundResult } from '../control/leader-loop.js'
 import { catchUp, failureMessage, submitInBatches, type BatchOutcome } from './batches.js'
 import { ReplicaIndex } from './replica-index.js'
-import { createsPerRoundMax, deletesPerRoundMax, planReplication, podBodyFromTemplate, replicationStatus, sameStatus, statusFromCounts, type RcObject, type ReplicationPlan } from './replication.js'
+import { createsPerRoundMax, deletesPerRoundMax, nextAvailableAtMs, planReplication, podBodyFromTemplate, replicationStatus, sameStatus, statusFromCounts, type RcObject, type ReplicationPlan } from './replication.js'
 
 /** What one command of a round was for, to tell its outcome as an event. */
 interface Intent {
@@ -24,8 +26,18 @@ const buildSlicePods = 500
 /** Controllers whose last FailedCreate message we remember (so a broken template is told once, not every round). */
 const failureNotesMax = 10_000
 
+/** Which kind an instance controls, and the controller's name in the leader loop. */
+export interface ReplicatedKind {
+  apiVersion: string
+  kind: string
+  name: string
+}
+
+export const replicationControllers: ReplicatedKind = { apiVersion: 'v1', kind: 'ReplicationController', name: 'replication' }
+export const replicaSets: ReplicatedKind = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'replicaset' }
+
 export class ReplicationManager implements Controller {
-  readonly name = 'replication'
+  readonly name: string
   private readonly podKind: KindDefinition
   private readonly rcKind: KindDefinition
   /** rc uid -> the last FailedCreate message recorded for it. */
@@ -33,9 +45,13 @@ export class ReplicationManager implements Controller {
   /** Each controller's pods, from the change feed; rebuilt from the store in every term this peer leads. */
   private readonly index: ReplicaIndex
 
-  constructor(private readonly ctx: ControlContext) {
-    this.podKind = kindOf(ctx, 'Pod')
-    this.rcKind = kindOf(ctx, 'ReplicationController')
+  constructor(
+    private readonly ctx: ControlContext,
+    controlled: ReplicatedKind = replicationControllers,
+  ) {
+    this.name = controlled.name
+    this.podKind = kindOf(ctx, 'v1', 'Pod')
+    this.rcKind = kindOf(ctx, controlled.apiVersion, controlled.kind)
     this.index = new ReplicaIndex(ctx.store)
   }
 
@@ -56,7 +72,7 @@ export class ReplicationManager implements Controller {
     this.settled = false
   }
 
-  async round(): Promise<void> {
+  async round(): Promise<RoundResult> {
     let plans = this.plan()
     if (!this.settled && plans.some((p) => p.createCount > 0 || p.remove.length > 0)) {
       // Creating and deleting are not idempotent: decide them on a store that has caught up.
@@ -66,7 +82,8 @@ export class ReplicationManager implements Controller {
     }
     // The events of this round's writes go out alongside the statuses, which read the store those writes made.
     const { told } = plans.some((p) => p.createCount > 0 || p.remove.length > 0 || p.adopt.length > 0 || p.release.length > 0) ? await this.execute(plans) : { told: Promise.resolve() }
-    await Promise.all([told, this.writeStatuses()])
+    const [, nextRoundAtMs] = await Promise.all([told, this.writeStatuses()])
+    return nextRoundAtMs === undefined ? {} : { nextRoundAtMs }
   }
 
   /**
@@ -184,12 +201,18 @@ export class ReplicationManager implements Controller {
     await this.ctx.events.record(rc, 'Warning', 'FailedCreate', text)
   }
 
-  /** Each controller's status from the store as it is now (after this round's writes), written only where it changed. */
-  private async writeStatuses(): Promise<void> {
+  /**
+   * Each controller's status from the store as it is now (after this round's writes), written only where it changed.
+   * Resolves with when a ready pod next becomes available (minReadySeconds), for a round then.
+   */
+  private async writeStatuses(): Promise<number | undefined> {
     const rcs = this.rcs()
     const nowMs = this.ctx.nowMs()
     const commands: StoreCommand[] = []
+    let wakeAtMs: number | undefined
     for (const rc of rcs) {
+      const availableAtMs = nextAvailableAtMs(rc, this.index.controlledBy(rc.metadata.uid ?? ''), nowMs)
+      if (availableAtMs !== undefined && (wakeAtMs === undefined || availableAtMs < wakeAtMs)) wakeAtMs = availableAtMs
       const status = this.statusOf(rc, nowMs)
       if (sameStatus(rc.status, status)) continue
       const updated: ApiObject = { ...rc, status }
@@ -197,6 +220,7 @@ export class ReplicationManager implements Controller {
     }
     // A conflict (the controller changed meanwhile) is retried by the next round, which its change triggers.
     if (commands.length > 0) await this.submit(commands)
+    return wakeAtMs
   }
 
   /** From the counts; only availability after minReadySeconds depends on the clock, so it reads the pods. */
@@ -207,8 +231,8 @@ export class ReplicationManager implements Controller {
   }
 }
 
-function kindOf(ctx: ControlContext, kind: string): KindDefinition {
-  const def = ctx.kinds.byKind('v1', kind)
+function kindOf(ctx: ControlContext, apiVersion: string, kind: string): KindDefinition {
+  const def = ctx.kinds.byKind(apiVersion, kind)
   if (def === undefined) throw new Error(`the ${kind} kind is not registered`)
   return def
 }

@@ -1,9 +1,11 @@
-// What a ReplicationController needs done, decided as Kubernetes'
-// ReplicationManager decides it: claim the pods (keep the owned ones that
-// match, adopt matching orphans, release owned ones that stopped matching),
-// then create the missing replicas or delete the surplus, and report status.
+// What a ReplicationController or a ReplicaSet needs done, decided as
+// Kubernetes' ReplicaSetController decides it (its ReplicationManager is the
+// same code): claim the pods (keep the owned ones that match, adopt matching
+// orphans, release owned ones that stopped matching), then create the missing
+// replicas or delete the surplus, and report status. The two kinds differ only
+// in their selector: a label map (v1) or a LabelSelector (apps/v1).
 // Pure: the controller (replication-controller.ts) reads the store and writes.
-import { matches, selectorFromMap } from '../api/selectors.js'
+import { matches, nothing, selectorFromLabelSelector, selectorFromMap, type LabelSelector, type Selector } from '../api/selectors.js'
 import type { ApiObject, ObjectMeta, OwnerReference } from '../kinds/meta.js'
 
 /**
@@ -31,8 +33,9 @@ export interface ReplicationStatus {
   conditions?: unknown[]
 }
 
+/** A ReplicationController (selector: a label map) or a ReplicaSet (selector: a LabelSelector). */
 export type RcObject = ApiObject & {
-  spec?: { replicas?: number; minReadySeconds?: number; selector?: Record<string, string>; template?: PodTemplateView }
+  spec?: { replicas?: number; minReadySeconds?: number; selector?: Record<string, string> | LabelSelector; template?: PodTemplateView }
   status?: Partial<ReplicationStatus>
 }
 
@@ -64,7 +67,7 @@ export function controllerRefOf(object: ApiObject): OwnerReference | undefined {
 }
 
 export function ownerReferenceFor(rc: ApiObject): OwnerReference {
-  return { apiVersion: 'v1', kind: 'ReplicationController', name: rc.metadata.name ?? '', uid: rc.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }
+  return { apiVersion: rc.apiVersion, kind: rc.kind, name: rc.metadata.name ?? '', uid: rc.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }
 }
 
 /** Counts toward replicas: not finished and not being deleted (Kubernetes' IsPodActive). */
@@ -89,8 +92,13 @@ export function isPodAvailable(pod: PodObject, minReadySeconds: number, nowMs: n
   return Number.isFinite(since) && since + minReadySeconds * 1000 <= nowMs
 }
 
-function selectorOf(rc: RcObject): ReturnType<typeof selectorFromMap> {
-  return selectorFromMap(rc.spec?.selector)
+/** The pods `rc` selects; a selector that does not parse (the API refuses those) selects nothing. */
+export function selectorOf(rc: RcObject): Selector {
+  try {
+    return rc.apiVersion === 'v1' ? selectorFromMap(rc.spec?.selector as Record<string, string> | undefined) : selectorFromLabelSelector(rc.spec?.selector as LabelSelector | undefined)
+  } catch {
+    return nothing
+  }
 }
 
 /**
@@ -193,6 +201,22 @@ export function podBodyFromTemplate(rc: RcObject): Record<string, unknown> {
   if (meta.annotations !== undefined) metadata.annotations = { ...meta.annotations }
   if (meta.finalizers !== undefined) metadata.finalizers = [...meta.finalizers]
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec: structuredClone(template.spec ?? {}) }
+}
+
+/**
+ * When the next of `rc`'s ready pods becomes available (ready for minReadySeconds), so the status
+ * says so then rather than at the next round that happens to come; undefined when none is waiting.
+ */
+export function nextAvailableAtMs(rc: RcObject, pods: Iterable<PodObject>, nowMs: number): number | undefined {
+  const minReadySeconds = rc.spec?.minReadySeconds ?? 0
+  if (minReadySeconds <= 0) return undefined
+  let next: number | undefined
+  for (const p of pods) {
+    if (!isActivePod(p) || !isPodReady(p)) continue
+    const at = Date.parse(readyCondition(p)?.lastTransitionTime ?? '') + minReadySeconds * 1000
+    if (Number.isFinite(at) && at > nowMs && (next === undefined || at < next)) next = at
+  }
+  return next
 }
 
 /** The status Kubernetes' calculateStatus gives, from the pods `rc` owns (zeros left out, as its JSON omits them). One pass: it runs every round. */

@@ -5,6 +5,8 @@ import { topLevel, type ApiObject } from './meta.js'
 import { endpointsKind, serviceKind } from './network.js'
 import { age } from './printing.js'
 import { podKind, replicationControllerKind } from './workloads.js'
+import { replicaSetKind } from './replica-set.js'
+import { deploymentKind } from './deployment.js'
 
 export const namespaceKind: KindDefinition = {
   group: '',
@@ -161,6 +163,6 @@ export const eventKind: KindDefinition = {
 /** Every kind Shoal serves. Later issues register apps/v1 kinds here too. */
 export function coreKinds(): KindRegistry {
   const registry = new KindRegistry()
-  for (const kind of [namespaceKind, nodeKind, podKind, replicationControllerKind, serviceKind, endpointsKind, eventKind]) registry.register(kind)
+  for (const kind of [namespaceKind, nodeKind, podKind, replicationControllerKind, serviceKind, endpointsKind, eventKind, replicaSetKind, deploymentKind]) registry.register(kind)
   return registry
 }

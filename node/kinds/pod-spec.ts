@@ -162,9 +162,16 @@ export const podStatusSchema = s.object({
 
 /** A pod template, as controllers carry it. */
 export const podTemplateSchema: Schema = s.object({
-  metadata: s.object({ labels: s.map(s.string()), annotations: s.map(s.string()), name: s.string(), generateName: s.string(), namespace: s.string() }),
+  // creationTimestamp: kubectl sends it as null in every template it builds.
+  metadata: s.object({ labels: s.map(s.string()), annotations: s.map(s.string()), name: s.string(), generateName: s.string(), namespace: s.string(), creationTimestamp: s.string() }),
   spec: podSpecSchema,
 })
+
+/** A controller's pod template, defaulted: the pod spec's defaults, and no creationTimestamp (it means nothing there, and would make equal templates differ). */
+export function defaultPodTemplate(template: { metadata?: { creationTimestamp?: unknown }; spec?: Record<string, unknown> } | undefined): void {
+  if (template?.metadata !== undefined && (template.metadata.creationTimestamp === null || template.metadata.creationTimestamp === undefined)) delete template.metadata.creationTimestamp
+  if (template?.spec !== undefined) defaultPodSpec(template.spec)
+}
 
 interface ContainerLike {
   name?: string

@@ -2,7 +2,7 @@
 import { s, type FieldCause } from '../api/schema.js'
 import type { KindDefinition } from './kind.js'
 import { topLevel, type ApiObject } from './meta.js'
-import { qosClassOf, defaultPodSpec, podSpecSchema, podStatusSchema, podTemplateSchema, validatePodSpec } from './pod-spec.js'
+import { qosClassOf, defaultPodSpec, defaultPodTemplate, podSpecSchema, podStatusSchema, podTemplateSchema, validatePodSpec } from './pod-spec.js'
 import { age, renderLabelMap } from './printing.js'
 
 interface ContainerStatus {
@@ -122,11 +122,11 @@ export const replicationControllerKind: KindDefinition = {
   defaults: (o) => {
     const spec = ((o.spec ??= {}) as Record<string, unknown>)
     spec.replicas ??= 1
-    const template = (spec.template ?? {}) as { metadata?: { labels?: Record<string, string> }; spec?: Record<string, unknown> }
+    const template = (spec.template ?? {}) as { metadata?: { labels?: Record<string, string>; creationTimestamp?: unknown }; spec?: Record<string, unknown> }
     // As in Kubernetes: no selector means the template's labels; no labels on the RC means the template's too.
     if (spec.selector === undefined && template.metadata?.labels !== undefined) spec.selector = { ...template.metadata.labels }
     if (o.metadata.labels === undefined && template.metadata?.labels !== undefined) o.metadata.labels = { ...template.metadata.labels }
-    if (template.spec !== undefined) defaultPodSpec(template.spec)
+    defaultPodTemplate(template)
   },
   validate: validateReplicationController,
   initialStatus: () => ({ replicas: 0 }),
