@@ -33,6 +33,22 @@ export interface WriteContext {
   store: ObjectStore
   submitter: Submitter
   nowIso: () => string
+  /** Waits until this replica has applied everything committed when it was called (a ReadIndex round). */
+  linearizableRead?: () => Promise<void>
+}
+
+/**
+ * The object a write starts from. This replica may lag the leader (a peer just restarted, or a write
+ * acknowledged through another peer): before answering 404 it catches up once and looks again.
+ */
+async function currentObject(ctx: WriteContext, def: KindDefinition, namespace: string | undefined, name: string): Promise<ApiObject> {
+  try {
+    return getObject(ctx.store, def, namespace, name)
+  } catch (err) {
+    if (ctx.linearizableRead === undefined || !(err instanceof StatusError && err.code === 404)) throw err
+    await ctx.linearizableRead()
+    return getObject(ctx.store, def, namespace, name)
+  }
 }
 
 async function commit(ctx: WriteContext, command: StoreCommand, prepared: Prepared, dryRun: boolean, current?: ApiObject): Promise<WriteResult> {
@@ -56,8 +72,8 @@ export function createObject(ctx: WriteContext, req: WriteRequest): Promise<Writ
 }
 
 /** PUT: replace. A resourceVersion in the body is a precondition (409 Conflict if stale). */
-export function replaceObject(ctx: WriteContext, req: WriteRequest, subresource?: 'status'): Promise<WriteResult> {
-  const current = getObject(ctx.store, req.def, req.namespace, req.name ?? '')
+export async function replaceObject(ctx: WriteContext, req: WriteRequest, subresource?: 'status'): Promise<WriteResult> {
+  const current = await currentObject(ctx, req.def, req.namespace, req.name ?? '')
   const prepared = prepareUpdate(req.def, req.body, current, req.fieldValidation)
   const expect = prepared.object.metadata.resourceVersion
   return commit(ctx, { op: 'obj.update', object: prepared.object, ...(expect === undefined || expect === '' ? {} : { expectResourceVersion: expect }), ...(subresource === undefined ? {} : { subresource }) }, prepared, req.dryRun, current)
@@ -67,13 +83,15 @@ export function replaceObject(ctx: WriteContext, req: WriteRequest, subresource?
 /** Writes that asked for no resourceVersion retry a conflict against the newest object, as Kubernetes does for patches. */
 const conflictRetriesMax = 5
 
-async function retryingConflicts<T>(asksForVersion: boolean, attempt: () => Promise<T>): Promise<T> {
+async function retryingConflicts<T>(ctx: WriteContext, asksForVersion: boolean, attempt: () => Promise<T>): Promise<T> {
   for (let k = 0; ; k++) {
     try {
       return await attempt()
     } catch (err) {
       const conflict = err instanceof StatusError && err.code === 409 && err.reason === 'Conflict'
       if (!conflict || asksForVersion || k + 1 >= conflictRetriesMax) throw err
+      // The conflict may come from this replica lagging: the retry must start from the newest object.
+      await ctx.linearizableRead?.()
     }
   }
 }
@@ -85,11 +103,11 @@ function bodyVersion(body: unknown): string | undefined {
 export function patchObject(ctx: WriteContext, req: WriteRequest, contentType: string, subresource?: 'status'): Promise<WriteResult> {
   // A JSON patch may test or set the version itself; only merge patches without one are retried.
   const asksForVersion = bodyVersion(req.body) !== undefined || Array.isArray(req.body)
-  return retryingConflicts(asksForVersion, () => patchOnce(ctx, req, contentType, subresource))
+  return retryingConflicts(ctx, asksForVersion, () => patchOnce(ctx, req, contentType, subresource))
 }
 
-function patchOnce(ctx: WriteContext, req: WriteRequest, contentType: string, subresource?: 'status'): Promise<WriteResult> {
-  const current = getObject(ctx.store, req.def, req.namespace, req.name ?? '')
+async function patchOnce(ctx: WriteContext, req: WriteRequest, contentType: string, subresource?: 'status'): Promise<WriteResult> {
+  const current = await currentObject(ctx, req.def, req.namespace, req.name ?? '')
   const patched = applyPatch(current, req.body, contentType, patchSchemaByKind[req.def.kind])
   if (!isPlainObject(patched)) throw badRequest('the patch does not produce an object')
   const prepared = prepareUpdate(req.def, patched, current, req.fieldValidation)
@@ -115,7 +133,7 @@ export function deletedReply(def: KindDefinition, deleted: ApiObject): unknown {
 }
 
 export async function deleteObject(ctx: WriteContext, def: KindDefinition, namespace: string | undefined, name: string, options: DeleteOptions): Promise<ApiObject> {
-  const current = getObject(ctx.store, def, namespace, name)
+  const current = await currentObject(ctx, def, namespace, name)
   const policy = options.propagationPolicy ?? 'Background'
   if (!['Background', 'Foreground', 'Orphan'].includes(policy)) throw badRequest(`propagationPolicy must be Background, Foreground or Orphan, not ${policy}`)
   if (options.dryRun) return current
@@ -157,11 +175,11 @@ export function scaleOf(def: KindDefinition, object: ApiObject): Record<string, 
 
 /** PUT or PATCH on /scale: set spec.replicas from the Scale, with the Scale's resourceVersion as precondition. */
 export function updateScale(ctx: WriteContext, req: WriteRequest, contentType: string | null): Promise<Record<string, unknown>> {
-  return retryingConflicts(bodyVersion(req.body) !== undefined || Array.isArray(req.body), () => updateScaleOnce(ctx, req, contentType))
+  return retryingConflicts(ctx, bodyVersion(req.body) !== undefined || Array.isArray(req.body), () => updateScaleOnce(ctx, req, contentType))
 }
 
 async function updateScaleOnce(ctx: WriteContext, req: WriteRequest, contentType: string | null): Promise<Record<string, unknown>> {
-  const current = getObject(ctx.store, req.def, req.namespace, req.name ?? '')
+  const current = await currentObject(ctx, req.def, req.namespace, req.name ?? '')
   const currentScale = scaleOf(req.def, current)
   const scale = contentType === null ? req.body : applyPatch(currentScale, req.body, contentType)
   checkScaleBody(scale, req.name ?? '', req.fieldValidation)
