@@ -25,8 +25,14 @@ export interface ProxyServicePort {
 
 /** A byte stream to an endpoint through another peer, connected there and not yet spliced. */
 export interface TunnelConnection {
-  /** Splice with a local socket both ways (backpressure, half-close); call once. */
-  spliceWith(socket: Socket): void
+  /** 'direct': the peer-to-peer TLS data path (net/peer-data.ts); 'tunnel': a /shoal/tunnel/1 stream. */
+  readonly path: 'direct' | 'tunnel'
+  /**
+   * Splice with a local socket (accepted with pauseOnConnect, not yet read) both ways
+   * (backpressure, half-close); call once. Returns the socket that carries the client
+   * from now on (its handle may move to a new Socket, as adoptAcceptedSocket does).
+   */
+  spliceWith(socket: Socket): Socket
   /** Reset the stream (the client went away before the splice). */
   abort(reason: Error): void
 }

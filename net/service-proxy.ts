@@ -87,6 +87,10 @@ export class ServiceProxy {
   rejectedTotal = 0
   /** Endpoint connects that failed and moved on to the next endpoint, since start. */
   failedConnectsTotal = 0
+  /** Connections to endpoints behind other peers over the direct peer-to-peer data path, since start. */
+  directPeerConnectsTotal = 0
+  /** Connections to endpoints behind other peers over /shoal/tunnel/1 streams, since start. */
+  tunnelConnectsTotal = 0
 
   constructor(private readonly options: ServiceProxyOptions) {
     this.connectTimeoutMs = options.connectTimeoutMs ?? proxyConnectTimeoutMs
@@ -295,8 +299,13 @@ export class ServiceProxy {
     }
     connected()
     entry.balancer.connected(clientIp, endpoint)
-    tunnel.spliceWith(client)
-    client.resume()
-    return client
+    if (tunnel.path === 'direct') this.directPeerConnectsTotal++
+    else this.tunnelConnectsTotal++
+    const relayed = tunnel.spliceWith(client)
+    if (relayed !== client) {
+      relayed.on('error', () => undefined)
+      this.track(relayed)
+    }
+    return relayed
   }
 }

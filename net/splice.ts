@@ -4,6 +4,7 @@
 // half-close (one direction ending ends only that direction), and resets
 // passed on (an error on one side resets the other).
 import { connect, Socket, type SocketConstructorOpts } from 'node:net'
+import { TLSSocket } from 'node:tls'
 import type { Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -24,8 +25,15 @@ export const tunnelReadBufferBytesMax = 16 * 1024 * 1024 + 256 * 1024
 /** Options for every relay socket, accepted (net.createServer) or dialled (net.connect). */
 export const relaySocketOptions = { allowHalfOpen: true, noDelay: true, highWaterMark: relayHighWaterMarkBytes } as const
 
-function resetSocket(socket: Socket): void {
+export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return
+  // A TLS socket's handle is not a TCP one (resetAndDestroy throws): reset the TCP socket under it.
+  const parent = (socket as { _parent?: unknown })._parent
+  if (socket instanceof TLSSocket) {
+    if (parent instanceof Socket) resetSocket(parent)
+    socket.destroy()
+    return
+  }
   // Pass a reset on as a reset (RST), not a clean close, when the socket is connected.
   if (socket.readyState !== 'closed' && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy()
   else socket.destroy()
@@ -45,14 +53,40 @@ export interface RelaySocket {
   forwardTo(destination: Socket): void
 }
 
+/**
+ * Read buffers one relay direction keeps for reuse once the writes that referred to them
+ * completed: with the socket's high-water mark (256 KiB) in 64 KiB reads, a few are in flight.
+ */
+export const relaySpareBuffersMax = 6
+
+/** A read buffer and the writes still referring to it. */
+interface ReadBuffer {
+  bytes: Buffer
+  writesPending: number
+  /** The write callback: when the last write completes, the buffer may be read into again. */
+  release: () => void
+}
+
 /** Reads into a reused buffer (net's `onread`) and writes each read to the destination. */
 class ReusedBufferReads {
-  private buffer = Buffer.allocUnsafe(relayReadBufferBytes)
+  private current: ReadBuffer = this.newBuffer()
+  private readonly spare: ReadBuffer[] = []
   private destination: Socket | null = null
   /** Copies of what arrived before forwardTo(); the source pauses until then. */
   private readonly early: Buffer[] = []
   source: Socket | null = null
-  readonly onread = { buffer: (): Buffer => this.buffer, callback: (bytes: number, into: Uint8Array): boolean => this.forward(bytes, into) }
+  readonly onread = { buffer: (): Buffer => this.current.bytes, callback: (bytes: number, into: Uint8Array): boolean => this.forward(bytes, into) }
+
+  private newBuffer(): ReadBuffer {
+    const buffer: ReadBuffer = {
+      bytes: Buffer.allocUnsafe(relayReadBufferBytes),
+      writesPending: 0,
+      release: () => {
+        if (--buffer.writesPending === 0 && buffer !== this.current && this.spare.length < relaySpareBuffersMax) this.spare.push(buffer)
+      },
+    }
+    return buffer
+  }
 
   private forward(bytes: number, into: Uint8Array): boolean {
     const view = into.subarray(0, bytes)
@@ -63,9 +97,12 @@ class ReusedBufferReads {
       return true
     }
     if (to.destroyed) return true
-    const more = to.write(view)
-    // The write still refers to the buffer unless it went to the kernel at once: read into a new one.
-    if (to.writableLength > 0) this.buffer = Buffer.allocUnsafe(relayReadBufferBytes)
+    const used = this.current
+    used.writesPending++
+    const more = to.write(view, used.release)
+    // The write still refers to the buffer unless it went to the kernel at once (a TLS socket's
+    // queue always may): read into another until the write completes and releases this one.
+    if (to.writableLength > 0) this.current = this.spare.pop() ?? this.newBuffer()
     if (!more) this.source?.pause()
     return true
   }
@@ -90,8 +127,8 @@ export function connectRelayUpstream(host: string, port: number): RelaySocket {
   return reads.relay(connect({ host, port, ...relaySocketOptions, onread: reads.onread }))
 }
 
-/** The 'data' path, for a socket whose handle cannot be adopted. */
-function dataEventRelay(source: Socket): RelaySocket {
+/** The 'data' path, for a socket whose handle cannot be adopted (or a TLS socket, whose reads come decrypted per record). */
+export function dataEventRelay(source: Socket): RelaySocket {
   return {
     socket: source,
     forwardTo(to: Socket): void {

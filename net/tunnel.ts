@@ -6,27 +6,24 @@
 // the proxy can still try another endpoint; then raw bytes flow both ways,
 // spliced with backpressure and half-close (net/splice.ts).
 //
-// Wire format. Request: [version=1][ip length u8][ip ASCII][port u16 BE].
-// Answer: [0] for OK, or [1][length u16 BE][JSON {name, message, code}].
-import { connect, isIP, type Socket } from 'node:net'
-import type { Stream } from '@libp2p/interface'
+// Wire format: net/tunnel-wire.ts. The same stream also hands out the data
+// path's key (a version-2 request, net/peer-data.ts): the faster TLS path
+// between peers is authorized by this one, which only cluster members reach.
+import { connect, type Socket } from 'node:net'
+import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { PeerHost } from './host.js'
 import type { TunnelConnection, TunnelDialer } from './proxy-types.js'
-import { RemoteError } from './rpc.js'
 import { relaySocketOptions, spliceSocketWithStream } from './splice.js'
+import { decodeAnswer, decodeOfferAnswer, decodeRequest, encodeOfferAnswer, encodeTargetRequest, failureAnswer, offerRequestVersion, type DataPathOffer, type TargetRequest } from './tunnel-wire.js'
 
+export { TunnelProtocolError } from './tunnel-wire.js'
 export const tunnelProtocol = '/shoal/tunnel/1'
 /** Tunnel streams one peer serves at once; the next caller gets TooManyTunnelStreamsError. */
 export const tunnelStreamsServedMax = 1024
 /** How long the remote peer waits for its local connect to the target. */
 export const tunnelConnectTimeoutMs = 3000
-/** Longest request header (version, length, an IPv6 address, port); more is a protocol error. */
-const requestBytesMax = 2 + 45 + 2
-/** Longest failure answer a caller reads. */
-const answerBytesMax = 4096
-const version = 1
 
 export class TooManyTunnelStreamsError extends Error {
   override readonly name = 'TooManyTunnelStreamsError'
@@ -50,63 +47,19 @@ export class TunnelBrokenError extends Error {
   override readonly name = 'TunnelBrokenError'
 }
 
-export class TunnelProtocolError extends Error {
-  override readonly name = 'TunnelProtocolError'
-}
-
-function encodeRequest(ip: string, port: number): Uint8Array {
-  const ipBytes = Buffer.from(ip, 'ascii')
-  const out = Buffer.alloc(2 + ipBytes.byteLength + 2)
-  out[0] = version
-  out[1] = ipBytes.byteLength
-  ipBytes.copy(out, 2)
-  out.writeUInt16BE(port, 2 + ipBytes.byteLength)
-  return out
-}
-
-/** The request and what followed it, or null while incomplete; throws on a malformed one. */
-function decodeRequest(buf: Uint8ArrayList): { ip: string; port: number; leftover: Uint8Array } | null {
-  if (buf.byteLength < 2) return null
-  if (buf.get(0) !== version) throw new TunnelProtocolError(`unknown tunnel version ${buf.get(0)}`)
-  const ipLength = buf.get(1)
-  if (ipLength > requestBytesMax - 4) throw new TunnelProtocolError('tunnel request too long')
-  if (buf.byteLength < 2 + ipLength + 2) return null
-  const bytes = buf.subarray()
-  const ip = Buffer.from(bytes.subarray(2, 2 + ipLength)).toString('ascii')
-  const port = (bytes[2 + ipLength]! << 8) | bytes[3 + ipLength]!
-  if (isIP(ip) === 0 || port === 0) throw new TunnelProtocolError(`bad tunnel target ${ip}:${port}`)
-  return { ip, port, leftover: bytes.subarray(4 + ipLength) }
-}
-
-function failureAnswer(err: Error & { code?: unknown }): Uint8Array {
-  const body = Buffer.from(JSON.stringify({ name: err.name, message: err.message, code: typeof err.code === 'string' ? err.code : undefined }))
-  const out = Buffer.alloc(3 + body.byteLength)
-  out[0] = 1
-  out.writeUInt16BE(body.byteLength, 1)
-  body.copy(out, 3)
-  return out
-}
-
-/** OK (with what followed it), a failure, or null while incomplete. */
-function decodeAnswer(buf: Uint8ArrayList): { leftover: Uint8Array } | RemoteError | null {
-  if (buf.byteLength < 1) return null
-  const bytes = buf.subarray()
-  if (bytes[0] === 0) return { leftover: bytes.subarray(1) }
-  if (bytes[0] !== 1) throw new TunnelProtocolError(`unknown tunnel answer ${bytes[0]}`)
-  if (bytes.byteLength < 3) return null
-  const length = (bytes[1]! << 8) | bytes[2]!
-  if (length > answerBytesMax) throw new TunnelProtocolError('tunnel failure answer too long')
-  if (bytes.byteLength < 3 + length) return null
-  const f = JSON.parse(Buffer.from(bytes.subarray(3, 3 + length)).toString()) as { name: string; message: string; code?: string }
-  return new RemoteError(f.name, f.message, f.code === undefined ? {} : { code: f.code })
-}
-
 export interface TunnelServerOptions {
   host: PeerHost
   streamsMax?: number
   connectTimeoutMs?: number
   /** Which targets a caller may reach through this peer (say, only pod addresses); default: any. */
   allowTarget?: (ip: string, port: number, fromPeerId: string) => boolean
+  /** Hands out this peer's data path (net/peer-data.ts) to callers; absent: callers keep to the tunnel. */
+  dataPath?: { offer(fromPeerId: string): DataPathOffer | null }
+}
+
+/** The remote peer has no data path to offer (callers then use the tunnel stream). */
+export class NoDataPathError extends Error {
+  override readonly name = 'NoDataPathError'
 }
 
 /** Serves /shoal/tunnel/1: connects to the asked target locally and splices. */
@@ -117,6 +70,8 @@ export class TunnelServer {
   connectedTotal = 0
   /** Streams answered with a failure (refused, unreachable, over the bound), since start. */
   failedTotal = 0
+  /** Data-path offers handed out, since start. */
+  offersTotal = 0
 
   constructor(private readonly options: TunnelServerOptions) {
     this.streamsMax = options.streamsMax ?? tunnelStreamsServedMax
@@ -161,13 +116,27 @@ export class TunnelServer {
       if (request === null) return
       // Bytes from now on wait in the stream's read buffer until the splice listens.
       stream.removeEventListener('message', onMessage)
-      this.connectTarget(pair, request, fromPeerId)
+      if ('offer' in request) this.answerOffer(pair, fromPeerId)
+      else this.connectTarget(pair, request, fromPeerId)
     }
     stream.addEventListener('message', onMessage)
     stream.addEventListener('close', () => this.live.delete(pair), { once: true })
   }
 
-  private connectTarget(pair: { stream: Stream; socket: Socket | null }, request: { ip: string; port: number; leftover: Uint8Array }, fromPeerId: string): void {
+  /** A version-2 request: this peer's data path for the caller, or a failure when it has none. */
+  private answerOffer(pair: { stream: Stream; socket: Socket | null }, fromPeerId: string): void {
+    this.live.delete(pair)
+    const offer = this.options.dataPath?.offer(fromPeerId) ?? null
+    if (offer === null) {
+      this.fail(pair.stream, new NoDataPathError('this peer offers no direct data path'))
+      return
+    }
+    this.offersTotal++
+    pair.stream.send(encodeOfferAnswer(offer))
+    pair.stream.close({ signal: AbortSignal.timeout(tunnelConnectTimeoutMs) }).catch((e: Error) => pair.stream.abort(e))
+  }
+
+  private connectTarget(pair: { stream: Stream; socket: Socket | null }, request: TargetRequest, fromPeerId: string): void {
     const { stream } = pair
     const { ip, port } = request
     if (this.options.allowTarget !== undefined && !this.options.allowTarget(ip, port, fromPeerId)) {
@@ -212,13 +181,17 @@ export class TunnelServer {
 }
 
 class Libp2pTunnelConnection implements TunnelConnection {
+  readonly path = 'tunnel'
+
   constructor(
     private readonly stream: Stream,
     private readonly leftover: Uint8Array,
   ) {}
 
-  spliceWith(socket: Socket): void {
+  spliceWith(socket: Socket): Socket {
     spliceSocketWithStream(socket, this.stream, () => undefined, this.leftover)
+    socket.resume()
+    return socket
   }
 
   abort(reason: Error): void {
@@ -226,9 +199,9 @@ class Libp2pTunnelConnection implements TunnelConnection {
   }
 }
 
-/** Waits for the remote peer's answer; resolves with the bytes after it or rejects with its failure. */
-function readAnswer(stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
-  return new Promise<Uint8Array>((resolve, reject) => {
+/** Waits for the remote peer's answer; resolves with it (OK and the bytes after it, or an offer) or rejects with its failure. */
+function readAnswer<T>(stream: Stream, signal: AbortSignal, decode: (buf: Uint8ArrayList) => T | Error | null): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     const buf = new Uint8ArrayList()
     const done = (): void => {
       stream.removeEventListener('message', onMessage)
@@ -238,11 +211,11 @@ function readAnswer(stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
     const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
       buf.append(evt.data)
       try {
-        const answer = decodeAnswer(buf)
+        const answer = decode(buf)
         if (answer === null) return
         done()
         if (answer instanceof Error) reject(answer)
-        else resolve(answer.leftover)
+        else resolve(answer)
       } catch (err) {
         done()
         reject(err as Error)
@@ -273,9 +246,29 @@ export class TunnelClient implements TunnelDialer {
   async dial(viaPeerId: string, ip: string, port: number, signal: AbortSignal): Promise<TunnelConnection> {
     const stream = await this.host.dialProtocol(peerIdFromString(viaPeerId), tunnelProtocol, { signal, maxOutboundStreams: this.streamsMax + 1 })
     try {
-      stream.send(encodeRequest(ip, port))
-      const leftover = await readAnswer(stream, signal)
-      return new Libp2pTunnelConnection(stream, leftover)
+      stream.send(encodeTargetRequest(ip, port))
+      const answer = await readAnswer<{ leftover: Uint8Array }>(stream, signal, decodeAnswer)
+      return new Libp2pTunnelConnection(stream, answer.leftover)
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  /**
+   * Asks `viaPeerId` for its data path: the offer, and the address this peer reaches it at
+   * (the remote address of the libp2p connection: where its host answers us).
+   */
+  async requestOffer(viaPeerId: string, signal: AbortSignal): Promise<{ offer: DataPathOffer; address: string }> {
+    const connection: Connection = await this.host.dial(peerIdFromString(viaPeerId), { signal })
+    const address = connection.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
+    if (address === undefined) throw new NoDataPathError(`peer ${viaPeerId} is reached at ${connection.remoteAddr.toString()}, not an IP address`)
+    const stream = await connection.newStream(tunnelProtocol, { signal, maxOutboundStreams: this.streamsMax + 1 })
+    try {
+      stream.send(Uint8Array.of(offerRequestVersion))
+      const offer = await readAnswer<DataPathOffer>(stream, signal, decodeOfferAnswer)
+      await stream.close({ signal }).catch(() => undefined)
+      return { offer, address }
     } catch (err) {
       stream.abort(err as Error)
       throw err

@@ -2,8 +2,9 @@
 // (proxy-table.ts), applied whenever a Service, an Endpoints or a Node
 // changes. In kernel mode (root, iptables works) the kernel DNATs what it can
 // reach directly and the userspace proxy serves the rest (endpoints behind
-// other peers, through /shoal/tunnel/1 and /shoal/tunnel-udp/1); in
-// userspace mode it serves all.
+// other peers: TCP over the direct TLS data path between peers, keyed through
+// /shoal/tunnel/1 and falling back to it, UDP through /shoal/tunnel-udp/1);
+// in userspace mode it serves all.
 // Routed VIPs (a service CIDR outside 127/8) are added to lo as /32s.
 //
 // Several peers may share a host (the demo runs three): they compute the same
@@ -14,6 +15,8 @@ import type { PeerHost } from '../../net/host.js'
 import { KernelProxy, probeKernelProxy } from '../../net/kernel-proxy.js'
 import type { ProxyServicePort } from '../../net/proxy-types.js'
 import { ServiceProxy } from '../../net/service-proxy.js'
+import { PeerDataServer } from '../../net/peer-data.js'
+import { PeerDataDialer } from '../../net/peer-data-client.js'
 import { TunnelClient, TunnelServer } from '../../net/tunnel.js'
 import { UdpTunnelClient, UdpTunnelServer } from '../../net/tunnel-udp.js'
 import type { ObjectStore } from '../store/object-store.js'
@@ -41,6 +44,8 @@ export interface ServiceRoutingOptions {
   mode: ProxyMode
   /** Host addresses NodePort services are served on. */
   nodePortAddresses: string[]
+  /** Where the peer data path (net/peer-data.ts) listens; absent: this host's libp2p address, any free port; null: none (tunnel streams only). */
+  dataListen?: { host: string; port: number } | null
   log: (line: string) => void
 }
 
@@ -55,6 +60,16 @@ function placeOf(node: NodeJson | undefined): string | null {
   const ip = node?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address
   if (info?.machineID === undefined || info.machineID === '' || ip === undefined) return null
   return `${info.machineID}/${info.bootID ?? ''}/${ip}`
+}
+
+/**
+ * The data path listens where libp2p does: the one IP address this host announces for it
+ * (127.0.0.1 for a cluster on loopback, the namespace's address in the multi-host tests), else
+ * every address. The listener is keyed (TLS with pre-shared keys), so a wider bind reaches nothing.
+ */
+function dataListenHostOf(host: PeerHost): string {
+  const ips = new Set(host.getMultiaddrs().flatMap((a) => a.getComponents().filter((c) => c.name === 'ip4').map((c) => c.value ?? '')))
+  return ips.size === 1 ? [...ips][0]! : '0.0.0.0'
 }
 
 /** Our iptables chains: one prefix per peer, so peers sharing a network namespace keep apart. */
@@ -81,7 +96,13 @@ export class ServiceRouting {
     private readonly tunnelServer: TunnelServer,
     private readonly udpTunnelServer: UdpTunnelServer,
     private readonly vips: RoutedVips,
+    private readonly dataServer: PeerDataServer | null,
   ) {}
+
+  /** Connections to endpoints behind other peers since start, by path: the direct TLS data path or tunnel streams. */
+  get peerConnections(): { direct: number; tunnel: number } {
+    return { direct: this.userspace.directPeerConnectsTotal, tunnel: this.userspace.tunnelConnectsTotal }
+  }
 
   static async start(o: ServiceRoutingOptions): Promise<ServiceRouting> {
     let kernel: KernelProxy | null = null
@@ -91,12 +112,21 @@ export class ServiceRouting {
       if (probe.ok) kernel = await KernelProxy.start({ chainPrefix })
       else if (o.mode === 'kernel') throw new ProxyModeUnavailableError(`--proxy-mode kernel: ${probe.reason}`)
     }
-    const tunnelServer = new TunnelServer({ host: o.host })
+    // The direct data path between peers (TLS, keyed through the tunnel stream); dataListen null: tunnel streams only.
+    const dataServer =
+      o.dataListen === null
+        ? null
+        : await PeerDataServer.start({ host: o.dataListen?.host ?? dataListenHostOf(o.host), port: o.dataListen?.port ?? 0 }).catch((err: Error) => {
+            o.log(`service proxy: the peer data path cannot listen (${err.message}); other peers reach this one's endpoints through /shoal/tunnel/1`)
+            return null
+          })
+    const tunnelServer = new TunnelServer({ host: o.host, ...(dataServer === null ? {} : { dataPath: dataServer }) })
     await tunnelServer.start()
     const udpTunnelServer = new UdpTunnelServer({ host: o.host })
     await udpTunnelServer.start()
-    const userspace = new ServiceProxy({ tunnel: new TunnelClient(o.host), udpTunnel: new UdpTunnelClient(o.host), nodePortAddresses: o.nodePortAddresses })
-    const routing = new ServiceRouting(o, userspace, kernel, tunnelServer, udpTunnelServer, new RoutedVips(o.log))
+    const tunnelClient = new TunnelClient(o.host)
+    const userspace = new ServiceProxy({ tunnel: new PeerDataDialer({ tunnel: tunnelClient, log: o.log }), udpTunnel: new UdpTunnelClient(o.host), nodePortAddresses: o.nodePortAddresses })
+    const routing = new ServiceRouting(o, userspace, kernel, tunnelServer, udpTunnelServer, new RoutedVips(o.log), dataServer)
     routing.stopWatch = o.store.watches.watchFrom(o.store.appliedIndex, (e) => {
       if (e.object.apiVersion === 'v1' && (e.object.kind === 'Service' || e.object.kind === 'Endpoints' || e.object.kind === 'Node')) routing.schedule()
     })
@@ -174,6 +204,7 @@ export class ServiceRouting {
     await this.userspace.close()
     await this.kernel?.close()
     await this.tunnelServer.stop()
+    await this.dataServer?.close()
     await this.udpTunnelServer.stop()
     await this.vips.removeAll()
   }

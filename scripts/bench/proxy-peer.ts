@@ -1,9 +1,10 @@
 // Child process of `npm run bench -- proxy`: one peer's part of the data path, on
 // an event loop of its own. argv: ROLE, then per role:
 //   userspace VIP PORT ENDPOINT_IP ENDPOINT_PORT       ServiceProxy, endpoint on this peer
-//   tunnel-server                                       libp2p host + TunnelServer (the pod's peer)
-//   tunnel-client VIP PORT ENDPOINT_IP ENDPOINT_PORT SERVER_PEER_ID SERVER_ADDR
-//                                                       libp2p host + ServiceProxy + TunnelClient
+//   tunnel-server                                       libp2p host + TunnelServer + PeerDataServer (the pod's peer)
+//   tunnel-client VIP PORT ENDPOINT_IP ENDPOINT_PORT SERVER_PEER_ID SERVER_ADDR PATH
+//                                                       libp2p host + ServiceProxy + PATH: 'direct'
+//                                                       (PeerDataDialer: TLS data path) or 'tunnel' (TunnelClient)
 // The cluster secret comes in SHOAL_BENCH_SECRET. Prints one JSON line when ready;
 // exits (writing a --cpu-prof profile, if asked) when stdin closes or on SIGTERM.
 import '../../net/polyfill.js'
@@ -12,6 +13,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createPeerHost, type PeerHost } from '../../net/host.js'
 import type { ProxyServicePort } from '../../net/proxy-types.js'
+import { PeerDataServer } from '../../net/peer-data.js'
+import { PeerDataDialer } from '../../net/peer-data-client.js'
 import { ServiceProxy } from '../../net/service-proxy.js'
 import { TunnelClient, TunnelServer } from '../../net/tunnel.js'
 
@@ -40,26 +43,29 @@ if (role === 'userspace') {
   console.log(JSON.stringify({ ready: role }))
 } else if (role === 'tunnel-server') {
   const peer = await host()
-  const server = new TunnelServer({ host: peer })
+  const dataServer = await PeerDataServer.start({ host: '127.0.0.1' })
+  const server = new TunnelServer({ host: peer, dataPath: dataServer })
   await server.start()
   stop = async () => {
     await server.stop()
+    await dataServer.close()
     await peer.stop()
   }
   console.log(JSON.stringify({ ready: role, peerId: peer.peerId.toString(), addr: peer.getMultiaddrs()[0]!.toString() }))
 } else if (role === 'tunnel-client') {
-  const [vip = '', port = '', ip = '', endpointPort = '', serverPeerId = '', serverAddr = ''] = rest
+  const [vip = '', port = '', ip = '', endpointPort = '', serverPeerId = '', serverAddr = '', path = 'direct'] = rest
   const peer = await host()
   const serverId = peerIdFromString(serverPeerId)
   await peer.peerStore.merge(serverId, { multiaddrs: [multiaddr(serverAddr)] })
   await peer.dial(serverId)
-  const proxy = new ServiceProxy({ tunnel: new TunnelClient(peer), nodePortAddresses: [] })
+  const tunnel = new TunnelClient(peer)
+  const proxy = new ServiceProxy({ tunnel: path === 'direct' ? new PeerDataDialer({ tunnel, log: (l) => console.error(l) }) : tunnel, nodePortAddresses: [] })
   await applyOrThrow(proxy, servicePort(vip, Number(port), ip, Number(endpointPort), serverPeerId))
   stop = async () => {
     await proxy.close()
     await peer.stop()
   }
-  console.log(JSON.stringify({ ready: role, peerId: peer.peerId.toString() }))
+  console.log(JSON.stringify({ ready: role, peerId: peer.peerId.toString(), path }))
 } else {
   console.error(`unknown role ${role}`)
   process.exit(2)

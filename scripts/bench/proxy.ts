@@ -1,4 +1,4 @@
-// npm run bench -- proxy [--seconds N] [--only userspace|tunnel|kernel] [--profile]:
+// npm run bench -- proxy [--seconds N] [--only userspace|direct|tunnel|kernel] [--profile]:
 // the service proxy's data paths against a TCP echo server (the "pod"), every
 // part in a process of its own so the proxy never shares an event loop with
 // the load generator. One JSON line per case:
@@ -7,7 +7,9 @@
 //       process) and kernel (KernelProxy's iptables DNAT, in a network namespace
 //       this bench creates, as test/hosts/netns.ts does; root and iptables only);
 //   (c) through a VIP, pod on another peer: two real libp2p peers (net/host.ts),
-//       ServiceProxy + TunnelClient on the client's, TunnelServer on the pod's.
+//       ServiceProxy + PeerDataDialer on the client's, TunnelServer + PeerDataServer on
+//       the pod's: the TLS data path (net/peer-data.ts), and for comparison its
+//       fallback, a /shoal/tunnel/1 stream per connection (TunnelClient).
 //       In kernel mode such a port goes to the userspace proxy (the kernel takes
 //       no endpoint behind a peer), which one line shows.
 // Figures: bulk MB/s (echoed bytes back, 64 connections writing 64 KiB chunks) and
@@ -89,17 +91,24 @@ async function userspaceSamePeer(args: BenchArgs, echo: number, direct: Figures,
   }
 }
 
-async function userspaceOtherPeer(args: BenchArgs, echo: number, direct: Figures, nodeFlags: string[]): Promise<void> {
-  const vip = `${loopbackVipBase}.11`
+const otherPeerPaths = {
+  direct: 'ServiceProxy peer -> TLS 1.3 PSK data path (key from /shoal/tunnel/1) -> PeerDataServer peer',
+  tunnel: 'ServiceProxy + TunnelClient peer -> /shoal/tunnel/1 (pnet + Noise + Yamux) -> TunnelServer peer',
+} as const
+
+async function userspaceOtherPeer(args: BenchArgs, echo: number, direct: Figures, nodeFlags: string[], path: keyof typeof otherPeerPaths): Promise<void> {
+  const vip = `${loopbackVipBase}.${path === 'direct' ? 11 : 12}`
   const secret = randomBytes(32).toString('hex')
   const env = { SHOAL_BENCH_SECRET: secret }
   const server = startChild('./proxy-peer.ts', ['tunnel-server'], { env, nodeFlags: nodeFlags.map((f) => f.replace('NAME', 'tunnel-server')) })
   let client: BenchChild | null = null
   try {
     const { peerId, addr } = (await server.firstLine) as { peerId: string; addr: string }
-    client = startChild('./proxy-peer.ts', ['tunnel-client', vip, String(vipPort), '127.0.0.1', String(echo), peerId, addr], { env, nodeFlags: nodeFlags.map((f) => f.replace('NAME', 'tunnel-client')) })
+    client = startChild('./proxy-peer.ts', ['tunnel-client', vip, String(vipPort), '127.0.0.1', String(echo), peerId, addr, path], { env, nodeFlags: nodeFlags.map((f) => f.replace('NAME', `tunnel-client-${path}`)) })
     await client.firstLine
-    line('(c) VIP, pod on another peer', 'userspace', 'ServiceProxy + TunnelClient peer -> /shoal/tunnel/1 (pnet + Noise + Yamux) -> TunnelServer peer', await measure(vip, vipPort, args.seconds), direct, { throughputRatioMin: 0.4 })
+    // The direct data path is what the proxy uses; the tunnel stream is its fallback, kept for comparison.
+    const goal = path === 'direct' ? { throughputRatioMin: 0.4 } : null
+    line(`(c) VIP, pod on another peer${path === 'direct' ? '' : ', tunnel stream (fallback)'}`, 'userspace', otherPeerPaths[path], await measure(vip, vipPort, args.seconds), direct, goal)
   } finally {
     await client?.stop()
     await server.stop()
@@ -139,7 +148,7 @@ async function kernel(args: BenchArgs, direct: Figures): Promise<void> {
       mode: 'kernel',
       kernelPortIds: remote.kernelPortIds,
       userspacePortIds: remote.userspacePortIds,
-      note: 'the kernel takes no endpoint behind a peer: the port goes to the userspace proxy and its tunnel, so kernel-mode (c) is the userspace (c) line (goal 0.8 not reachable this way)',
+      note: 'the kernel takes no endpoint behind a peer (it cannot encrypt between hosts): the port goes to the userspace proxy and its TLS data path, so kernel-mode (c) is the userspace (c) line (goal 0.8 not reachable this way)',
     })
   } finally {
     await kernelProxy?.close()
@@ -177,7 +186,8 @@ export async function benchProxy(args: BenchArgs): Promise<void> {
     direct = await measure('127.0.0.1', port, args.seconds)
     line('(a) direct TCP to the pod', null, 'direct', direct, null, null)
     if (only === undefined || only === 'userspace') await userspaceSamePeer(args, port, direct, nodeFlags)
-    if (only === undefined || only === 'userspace' || only === 'tunnel') await userspaceOtherPeer(args, port, direct, nodeFlags)
+    if (only === undefined || only === 'userspace' || only === 'direct') await userspaceOtherPeer(args, port, direct, nodeFlags, 'direct')
+    if (only === undefined || only === 'userspace' || only === 'tunnel') await userspaceOtherPeer(args, port, direct, nodeFlags, 'tunnel')
   } finally {
     await echo.stop()
   }

@@ -1,6 +1,7 @@
 // Services across peers on separate hosts (network namespaces), process
 // runtime and the userspace proxy: a Service whose pods run on the two other
-// hosts answers through its cluster IP on the first, from both pods; when
+// hosts answers through its cluster IP on the first, from both pods, over the
+// direct TLS data path between peers (net/peer-data.ts); when
 // one pod's peer is SIGKILLed every request still succeeds through the other
 // within 2 s; the NodePort answers on every host; cluster DNS resolves the
 // name; UDP works through a VIP, to pods on other hosts and on this one; and
@@ -84,6 +85,14 @@ describe.skipIf(!availability.ok)('services across hosts', () => {
       return new Set(got).size === 2 && got.every((b) => b.startsWith('echo-')) ? got : undefined
     }, 60_000, 'answers from both pods through the VIP on s1')
     expect(new Set(answers)).toEqual(new Set(['echo-s2', 'echo-s3']))
+    // Through the direct TLS data path between the hosts (net/peer-data.ts), not the libp2p tunnel stream: s1 says so once per peer.
+    const s1Output = ns.peers[0]!.output
+    const view = await viewOf(ns.vnet, first)
+    for (const name of ['s2', 's3']) {
+      const peerId = view.peers.find((p) => p.name === name)?.peerId
+      expect(s1Output).toContain(`endpoints behind peer ${peerId} are reached over its direct TLS data path`)
+    }
+    expect(s1Output).not.toContain('no direct data path to peer')
 
     // NodePort on every host, DNS on s1, UDP through the VIP.
     for (const host of ns.vnet.hosts) {

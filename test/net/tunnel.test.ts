@@ -111,16 +111,20 @@ describe('the peer tunnel', () => {
     expect(heard).toBe('220 ready\r\n')
   })
 
-  it('holds a fast endpoint back while the client does not read, and then delivers everything', async () => {
+  it('holds a fast endpoint back while the client does not read, and then delivers everything', { timeout: 30_000 }, async () => {
     const totalBytes = 96 * 1024 * 1024
     const source = firehose(totalBytes, 3)
     const endpoint = await listen(source.server, '127.79.203.4')
     await proxy.apply([servicePort('default/firehose:8080/TCP', '127.77.203.4', [endpoint])])
     const client = connect({ host: '127.77.203.4', port: 8080 })
     client.pause()
-    await new Promise((r) => setTimeout(r, 1000))
-    const stalledAt = source.writtenBytes()
-    await new Promise((r) => setTimeout(r, 300))
+    // Stalled: nothing more written for 300 ms (a loaded machine may take a few seconds to fill every window).
+    let stalledAt = -1
+    const deadline = Date.now() + 15_000
+    while (source.writtenBytes() !== stalledAt && Date.now() < deadline) {
+      stalledAt = source.writtenBytes()
+      await new Promise((r) => setTimeout(r, 300))
+    }
     expect(source.writtenBytes()).toBe(stalledAt)
     expect(stalledAt).toBeLessThan(totalBytes)
     let received = 0
