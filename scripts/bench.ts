@@ -9,6 +9,7 @@ const benches: Record<string, (args: BenchArgs) => Promise<void>> = {
   scheduler: async (args) => (await import('./bench/scheduler.js')).benchScheduler(args),
   pods: async (args) => (await import('./bench/pods.js')).benchPods(args),
   proxy: async (args) => (await import('./bench/proxy.js')).benchProxy(args),
+  rollout: async (args) => (await import('./bench/rollout.js')).benchRollout(args),
 }
 
 export interface BenchArgs {

@@ -9,12 +9,14 @@
 // k8s.io/api/core/v1/generated.proto and apimachinery's meta/v1 and intstr.
 // Go's encoder writes every non-pointer field, zero or not, so zero values of
 // those fields are dropped here: they mean "unset", as JSON's omitempty does.
+import { appsMessages } from './protobuf-apps.js'
 import { StatusError, badRequest } from './status.js'
 
 export const protobufContentType = 'application/vnd.kubernetes.protobuf'
 const envelopeMagic = Buffer.from([0x6b, 0x38, 0x73, 0x00])
 
-type FieldType = 'string' | 'int' | 'bool' | 'bytes' | 'time' | 'intOrString' | 'stringMap' | Message
+/** quantityMap: map<string, resource.Quantity>, as resource requests and limits. */
+type FieldType = 'string' | 'int' | 'bool' | 'bytes' | 'time' | 'intOrString' | 'stringMap' | 'quantityMap' | Message
 
 interface Field {
   name: string
@@ -22,9 +24,11 @@ interface Field {
   repeated?: true
   /** A Go pointer field: present means set, even to a zero value. */
   pointer?: true
+  /** A Go struct field that Go's JSON always writes (`resources: {}`): kept when empty, so the object equals what a JSON client sends. */
+  keepEmpty?: true
 }
 
-type Message = { readonly [fieldNumber: number]: Field }
+export type Message = { readonly [fieldNumber: number]: Field }
 
 const typeMeta: Message = { 1: { name: 'apiVersion', type: 'string' }, 2: { name: 'kind', type: 'string' } }
 const unknownEnvelope: Message = { 1: { name: 'typeMeta', type: typeMeta }, 2: { name: 'raw', type: 'bytes' }, 3: { name: 'contentEncoding', type: 'string' }, 4: { name: 'contentType', type: 'string' } }
@@ -93,7 +97,7 @@ const serviceSpec: Message = {
 // A Service's status is the server's to write: it is not read from a create.
 const service: Message = { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'spec', type: serviceSpec } }
 
-const messagesByKind: Record<string, Message> = { 'v1/Namespace': namespace, 'v1/Service': service }
+const messagesByKind: Record<string, Message> = { 'v1/Namespace': namespace, 'v1/Service': service, ...appsMessages(objectMeta) }
 
 export function isProtobufContentType(contentType: string | undefined): boolean {
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === protobufContentType
@@ -113,7 +117,7 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
 }
 
 function unsupported(what: string): StatusError {
-  return new StatusError(415, 'UnsupportedMediaType', `the server reads protobuf bodies for ${Object.keys(messagesByKind).map((k) => k.split('/')[1]).join(' and ')} only, not ${what}; send it as JSON or YAML`)
+  return new StatusError(415, 'UnsupportedMediaType', `the server reads protobuf bodies for ${Object.keys(messagesByKind).map((k) => k.slice(k.lastIndexOf('/') + 1)).join(', ')} only, not ${what}; send it as JSON or YAML`)
 }
 
 class Reader {
@@ -164,9 +168,9 @@ function decodeMessage(bytes: Buffer, message: Message): Record<string, unknown>
       continue
     }
     const value = decodeField(reader, field, wireType)
-    if (field.type === 'stringMap') out[field.name] = { ...(out[field.name] as Record<string, string> | undefined), ...(value as Record<string, string>) }
+    if (field.type === 'stringMap' || field.type === 'quantityMap') out[field.name] = { ...(out[field.name] as Record<string, string> | undefined), ...(value as Record<string, string>) }
     else if (field.repeated === true) out[field.name] = [...((out[field.name] as unknown[] | undefined) ?? []), value]
-    else if (field.pointer === true || !isZero(value)) out[field.name] = value
+    else if (field.pointer === true || field.keepEmpty === true || !isZero(value)) out[field.name] = value
   }
   return out
 }
@@ -194,6 +198,10 @@ function decodeField(reader: Reader, field: Field, wireType: number): unknown {
     case 'stringMap': {
       const entry = decodeMessage(reader.chunk(), { 1: { name: 'key', type: 'string' }, 2: { name: 'value', type: 'string' } }) as { key?: string; value?: string }
       return { [entry.key ?? '']: entry.value ?? '' }
+    }
+    case 'quantityMap': {
+      const entry = decodeMessage(reader.chunk(), { 1: { name: 'key', type: 'string' }, 2: { name: 'value', type: { 1: { name: 'string', type: 'string' } } } }) as { key?: string; value?: { string?: string } }
+      return { [entry.key ?? '']: entry.value?.string ?? '' }
     }
     default:
       return decodeMessage(reader.chunk(), field.type)

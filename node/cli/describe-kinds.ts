@@ -2,12 +2,13 @@
 // kinds without a describer of their own get the generic field listing.
 import { describeTime, metaOf, writeEvents, writeHeader, type DescribeContext, type Describer, type DescribeWriter } from './describe-common.js'
 import { describeNode } from './describe-node.js'
+import { describeDeployment } from './describe-deployment.js'
 import { isJsonObject, type JsonObject } from './manifests.js'
 import type { LabelSelector } from '../api/label-selectors.js'
 import { formatLabelSelector } from '../kinds/label-selector.js'
 import { resourcePath } from './resources.js'
 
-interface Container {
+export interface Container {
   name: string
   image?: string
   command?: string[]
@@ -24,7 +25,7 @@ interface ContainerState {
   terminated?: { reason?: string; exitCode?: number; startedAt?: string; finishedAt?: string; message?: string }
 }
 
-interface ContainerStatus {
+export interface ContainerStatus {
   name: string
   containerID?: string
   imageID?: string
@@ -34,7 +35,7 @@ interface ContainerStatus {
   lastState?: ContainerState
 }
 
-interface PodSpec {
+export interface PodSpec {
   containers?: Container[]
   initContainers?: Container[]
   nodeName?: string
@@ -82,7 +83,7 @@ function writeResourceList(w: DescribeWriter, title: string, list: Record<string
 }
 
 /** Containers: for a pod (with statuses) or a pod template (without). */
-function writeContainers(w: DescribeWriter, containers: Container[], statuses: ContainerStatus[] | null, template: boolean): void {
+export function writeContainers(w: DescribeWriter, containers: Container[], statuses: ContainerStatus[] | null, template: boolean): void {
   w.line(template ? 1 : 0, 'Containers:')
   for (const c of containers) {
     const status = statuses?.find((s) => s.name === c.name)
@@ -119,7 +120,7 @@ function writeContainers(w: DescribeWriter, containers: Container[], statuses: C
   }
 }
 
-function writeVolumes(w: DescribeWriter, level: number, volumes: PodSpec['volumes']): void {
+export function writeVolumes(w: DescribeWriter, level: number, volumes: PodSpec['volumes']): void {
   if ((volumes ?? []).length === 0) return w.line(level, 'Volumes:', '<none>')
   w.line(level, 'Volumes:')
   for (const v of volumes!) {
@@ -130,14 +131,14 @@ function writeVolumes(w: DescribeWriter, level: number, volumes: PodSpec['volume
   }
 }
 
-function tolerationsText(spec: PodSpec): string[] {
+export function tolerationsText(spec: PodSpec): string[] {
   return (spec.tolerations ?? []).map((t) => {
     const base = t.operator === 'Exists' ? (t.key ?? '') + (t.effect ? `:${t.effect}` : '') + ' op=Exists' : `${t.key ?? ''}${t.value ? `=${t.value}` : ''}${t.effect ? `:${t.effect}` : ''}`
     return t.tolerationSeconds === undefined ? base : `${base} for ${t.tolerationSeconds}s`
   })
 }
 
-function writeList(w: DescribeWriter, level: number, title: string, items: string[]): void {
+export function writeList(w: DescribeWriter, level: number, title: string, items: string[]): void {
   if (items.length === 0) return w.line(level, `${title}:`, '<none>')
   items.forEach((item, k) => w.line(level, k === 0 ? `${title}:` : '', item))
 }
@@ -368,6 +369,7 @@ export const describers: Record<string, Describer> = {
   Pod: describePod,
   ReplicationController: describeReplicationController,
   'ReplicaSet.apps': describeReplicaSet,
+  'Deployment.apps': describeDeployment,
   Service: describeService,
   Namespace: describeNamespace,
   Endpoints: describeEndpoints,

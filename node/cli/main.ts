@@ -18,9 +18,9 @@ function packageVersion(): string {
 }
 
 const resourceHelp = `
-resource commands (get, describe, create, apply, delete, scale, logs) talk to a peer's
+resource commands (get, describe, create, apply, delete, scale, set, rollout, rolling-update, logs) talk to a peer's
 Kubernetes API, the one kubectl uses. Resource types are what the server lists
-(pods/pod/po, replicationcontrollers/rc, replicasets/rs, services/svc, namespaces/ns,
+(pods/pod/po, replicationcontrollers/rc, replicasets/rs, deployments/deploy, services/svc, namespaces/ns,
 nodes/no, endpoints/ep, events/ev, ...); TYPE/NAME works too. Flags:
   -n, --namespace NS        the namespace (default: the kubeconfig context's, else default)
   -A, --all-namespaces      list across namespaces
@@ -37,10 +37,13 @@ const commands: Record<string, Command> = {
   leave: { summary: 'remove a peer from the cluster cleanly and stop it', run: async (args) => (await import('./members.js')).leave(args) },
   get: { summary: 'list objects as a table (-o wide|json|yaml|name, -l, -A, -w)', run: async (args) => (await import('./get.js')).get(args) },
   describe: { summary: 'show objects in detail, with their events', run: async (args) => (await import('./describe.js')).describe(args) },
-  create: { summary: 'create the objects in -f FILE|DIR|-', run: async (args) => (await import('./write-commands.js')).create(args) },
+  create: { summary: 'create the objects in -f FILE|DIR|-, or: create deployment NAME --image=IMAGE [--replicas N] [--port P]', run: async (args) => (await import('./write-commands.js')).create(args) },
   apply: { summary: 'create or update the objects in -f FILE|DIR|- (three-way merge)', run: async (args) => (await import('./apply.js')).apply(args) },
   delete: { summary: 'delete objects by name, -l selector, --all, or -f FILE', run: async (args) => (await import('./write-commands.js')).remove(args) },
-  scale: { summary: 'set the replicas of a controller: scale rc|rs NAME --replicas=N', run: async (args) => (await import('./write-commands.js')).scale(args) },
+  scale: { summary: 'set the replicas of a controller: scale rc|rs|deployment NAME --replicas=N', run: async (args) => (await import('./write-commands.js')).scale(args) },
+  set: { summary: 'set image (deployment|rc|rs|pod)/NAME CONTAINER=IMAGE ...: change images in a pod template', run: async (args) => (await import('./set-image.js')).set(args) },
+  rollout: { summary: 'rollout status|history|undo|pause|resume|restart deployment/NAME', run: async (args) => (await import('./rollout.js')).rollout(args) },
+  'rolling-update': { summary: 'replace an RC\'s pods one at a time: rolling-update RC --image=IMAGE [--update-period 1m0s] [--rollback]', run: async (args) => (await import('./rolling-update.js')).rollingUpdate(args) },
   logs: { summary: "print a pod's logs: logs [-f] [-c CONTAINER] [--tail N] [--since DURATION] [--previous] [--timestamps] POD", run: async (args) => (await import('./write-commands.js')).logs(args) },
   cordon: { summary: 'mark a node unschedulable: cordon NODE', run: async (args) => (await import('./node-commands.js')).cordon(args) },
   uncordon: { summary: 'mark a node schedulable again: uncordon NODE', run: async (args) => (await import('./node-commands.js')).uncordon(args) },
@@ -57,7 +60,7 @@ const commands: Record<string, Command> = {
     summary: 'list the commands',
     run: () => {
       console.log('usage: shoal COMMAND [ARGS]\n\ncommands:')
-      for (const [name, c] of Object.entries(commands)) console.log(`  ${name.padEnd(12)} ${c.summary}`)
+      for (const [name, c] of Object.entries(commands)) console.log(`  ${name.padEnd(14)} ${c.summary}`)
       console.log(resourceHelp)
       return 0
     },

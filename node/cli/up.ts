@@ -13,7 +13,7 @@ export const upUsage = `usage: shoal up [--data-dir DIR] [--name NAME] [--listen
                 [--dead-voter-grace-ms MS] [--insecure-http] [--snapshot-every-entries N]
                 [--pod-eviction-timeout DURATION] [--runtime process|docker|auto|none]
                 [--restart-backoff-initial DURATION] [--restart-backoff-max DURATION] [--service-cidr CIDR]
-                [--proxy-mode kernel|userspace|auto|off] [--dns HOST:PORT]`
+                [--proxy-mode kernel|userspace|auto|off] [--dns HOST:PORT] [--data-listen HOST:PORT|off]`
 
 export async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -37,10 +37,13 @@ export async function up(args: string[]): Promise<number> {
     'service-cidr': { type: 'string', default: defaultServiceCidr },
     'proxy-mode': { type: 'string', default: defaultServicesSettings.proxyMode },
     dns: { type: 'string', default: `${defaultServicesSettings.dnsHost}:${defaultServicesSettings.dnsPort}` },
+    'data-listen': { type: 'string' },
   })
   const proxyMode = values['proxy-mode'] as ServicesMode
   if (!servicesModes.includes(proxyMode)) throw new UsageError(`--proxy-mode wants one of ${servicesModes.join(', ')}, not ${values['proxy-mode']}`)
   const dns = hostPort(values.dns, '--dns')
+  const dataListenFlag = values['data-listen']
+  const dataListen = dataListenFlag === undefined ? {} : { dataListen: dataListenFlag === 'off' ? null : hostPort(dataListenFlag, '--data-listen') }
   try {
     parseCidr(values['service-cidr'])
   } catch (err) {
@@ -64,7 +67,7 @@ export async function up(args: string[]): Promise<number> {
     snapshotEveryEntries: positiveInteger(values['snapshot-every-entries'], '--snapshot-every-entries'),
     podEvictionTimeoutMs: durationMs(values['pod-eviction-timeout'], '--pod-eviction-timeout'),
     serviceCidr: values['service-cidr'],
-    services: { proxyMode, dnsHost: dns.host, dnsPort: dns.port },
+    services: { proxyMode, dnsHost: dns.host, dnsPort: dns.port, ...dataListen },
     agent: {
       runtime,
       restartBackoffInitialMs: durationMs(values['restart-backoff-initial'], '--restart-backoff-initial'),

@@ -8,6 +8,7 @@ import { select } from './selection.js'
 import { ServerError, Session, targetOptions, withQuery } from './session.js'
 
 export async function create(args: string[]): Promise<number> {
+  if (args[0] === 'deployment' || args[0] === 'deploy') return (await import('./create-deployment.js')).createDeployment(args.slice(1))
   const { values, positionals } = parse(args, { ...targetOptions, filename: { type: 'string', short: 'f', multiple: true }, output: { type: 'string', short: 'o' } })
   const format = resultFormat(values.output)
   if (positionals.length > 0) throw new UsageError(`create takes -f FILE, not "${positionals.join(' ')}"`)

@@ -179,6 +179,7 @@ interface ContainerLike {
   imagePullPolicy?: string
   terminationMessagePath?: string
   terminationMessagePolicy?: string
+  resources?: Record<string, unknown>
   ports?: { protocol?: string }[]
 }
 
@@ -197,6 +198,9 @@ export function defaultPodSpec(spec: Record<string, unknown>): void {
       c.imagePullPolicy ??= tag === undefined || tag === 'latest' ? 'Always' : 'IfNotPresent'
       c.terminationMessagePath ??= '/dev/termination-log'
       c.terminationMessagePolicy ??= 'File'
+      // Kubernetes stores `resources: {}` on every container; kubectl sends it back (rollout undo), and a
+      // template without it would hash differently from the same template with it.
+      c.resources ??= {}
       for (const p of c.ports ?? []) p.protocol ??= 'TCP'
     }
   }

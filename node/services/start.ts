@@ -16,6 +16,11 @@ export interface ServicesSettings {
   /** Where this peer answers DNS (port 0: any free port). */
   dnsHost: string
   dnsPort: number
+  /**
+   * Where other peers' proxies connect to reach this peer's pods over TLS (net/peer-data.ts).
+   * Absent: this host's libp2p address on a free port; null: tunnel streams only.
+   */
+  dataListen?: { host: string; port: number } | null
 }
 
 export const defaultServicesSettings: ServicesSettings = { proxyMode: 'auto', dnsHost: '127.0.0.1', dnsPort: 0 }
@@ -39,7 +44,7 @@ export interface ServicesStartOptions extends ServicesSettings {
 
 export async function startServices(o: ServicesStartOptions): Promise<StartedServices | null> {
   if (o.proxyMode === 'off') return null
-  const routing = await ServiceRouting.start({ store: o.store, nodeName: o.nodeName, host: o.host, peerIdOfNode: o.peerIdOfNode, mode: o.proxyMode, nodePortAddresses: o.nodePortAddresses, log: o.log })
+  const routing = await ServiceRouting.start({ store: o.store, nodeName: o.nodeName, host: o.host, peerIdOfNode: o.peerIdOfNode, mode: o.proxyMode, nodePortAddresses: o.nodePortAddresses, log: o.log, ...(o.dataListen === undefined ? {} : { dataListen: o.dataListen }) })
   const records = new DnsRecords({ store: o.store })
   records.start()
   const dns = await DnsServer.start({ host: o.dnsHost, port: o.dnsPort, resolver: records })

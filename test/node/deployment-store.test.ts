@@ -178,9 +178,12 @@ describe('rollouts on a store', () => {
     const events = (raft.store.list(kind('v1', 'Event')) as (ApiObject & { reason: string; message: string })[]).filter((e) => e.reason === 'ScalingReplicaSet')
     expect(events.some((e) => /^Scaled down replica set web-\w+ to \d from \d$/.test(e.message))).toBe(true)
 
-    // kubectl rollout undo: the template back as the old ReplicaSet has it.
+    // kubectl rollout undo: the template back as the old ReplicaSet has it, in kubectl's encoding
+    // (`resources: {}` on every container, though the manifest had none).
     const v1 = raft.replicaSets().find((rs) => imageOfRs(rs) === 'v1')!
-    setImage(raft, 'v1')
+    const undone = structuredClone(raft.deployment())
+    ;(undone.spec as Record<string, unknown>).template = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'v1', resources: {} }] } }
+    raft.apply({ op: 'obj.update', object: prepareUpdateLike(undone) })
     await rollOut(raft, bounds)
     expect(raft.replicaSets().map((rs) => [imageOfRs(rs), rs.spec?.replicas, revisionOf(rs)]).sort()).toEqual([['v1', 6, '3'], ['v2', 0, '2']])
     expect(raft.replicaSets().find((rs) => imageOfRs(rs) === 'v1')!.metadata.uid).toBe(v1.metadata.uid)
