@@ -10,7 +10,7 @@ import type { Submitter } from '../api/submit.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { BoundPods } from './bound-pods.js'
-import type { SandboxContext } from './container-spec.js'
+import { podGracePeriodMs, type SandboxContext } from './container-spec.js'
 import type { ServiceJson } from './pod-env.js'
 import { podStatus, runsByContainer } from './pod-status.js'
 import { newPodMemory, syncPod, type PodMemory } from './pod-sync.js'
@@ -39,7 +39,7 @@ export interface AgentOptions {
 
 /** Pods synced at the same time. */
 export const podSyncsInflightMax = 16
-/** Grace period for a pod whose spec this agent never saw (it was deleted while this peer was down): Kubernetes' default. */
+/** Grace period for a pod whose spec this agent never saw and whose runtime did not keep it: Kubernetes' default. */
 export const unknownPodGracePeriodMs = 30_000
 
 export class Agent {
@@ -134,8 +134,13 @@ export class Agent {
     for (const p of observedList) if (this.bound.get(p.uid) === undefined) this.remove(p.uid)
     const pods = this.bound.all()
     let next = 0
+    // One pod's failure is logged and the others go on: a pass that ended early, with syncs still running,
+    // would let the next pass remove a pod while its container is still starting.
     const worker = async (): Promise<void> => {
-      while (next < pods.length && !this.stopped) await this.syncOne(pods[next++]!)
+      while (next < pods.length && !this.stopped) {
+        const pod = pods[next++]!
+        await this.syncOne(pod).catch((err: Error) => this.o.log(`agent: pod ${pod.metadata.namespace}/${pod.metadata.name}: ${err.message}`))
+      }
     }
     await Promise.all(Array.from({ length: Math.min(podSyncsInflightMax, pods.length) }, worker))
     for (const uid of [...this.memory.keys()]) {
@@ -149,7 +154,7 @@ export class Agent {
   private async syncOne(pod: PodJson): Promise<void> {
     const uid = pod.metadata.uid ?? ''
     if (this.removing.has(uid)) return
-    this.gracePeriodMs.set(uid, (pod.spec.terminationGracePeriodSeconds ?? 30) * 1000)
+    this.gracePeriodMs.set(uid, podGracePeriodMs(pod))
     let memory = this.memory.get(uid)
     if (memory === undefined) this.memory.set(uid, (memory = newPodMemory()))
     const observation = await syncPod(pod, this.observed.get(uid), memory, {
@@ -185,7 +190,8 @@ export class Agent {
     if (this.removing.has(uid)) return
     this.removing.add(uid)
     this.o.probes?.stopPod(uid)
-    const graceMs = this.gracePeriodMs.get(uid) ?? unknownPodGracePeriodMs
+    // A pod deleted while this peer was down was never seen by this agent: its runtime kept its grace period.
+    const graceMs = this.gracePeriodMs.get(uid) ?? this.observed.get(uid)?.terminationGracePeriodMs ?? unknownPodGracePeriodMs
     void this.o.runtime
       .removePod(uid, graceMs)
       .then(() => removePodFiles(this.o.podsDir, uid))

@@ -17,6 +17,11 @@ export interface SandboxContext {
   clusterDomain: string
 }
 
+/** The pod's terminationGracePeriodSeconds in ms (Kubernetes' default: 30 s). */
+export function podGracePeriodMs(pod: PodJson): number {
+  return (pod.spec.terminationGracePeriodSeconds ?? 30) * 1000
+}
+
 export function sandboxSpecOf(pod: PodJson, ctx: SandboxContext): SandboxSpec {
   const ns = pod.metadata.namespace ?? 'default'
   const clusterDns = ctx.dnsServers.length > 0 && (pod.spec.dnsPolicy ?? 'ClusterFirst') === 'ClusterFirst'
@@ -27,6 +32,7 @@ export function sandboxSpecOf(pod: PodJson, ctx: SandboxContext): SandboxSpec {
     ports: pod.spec.containers.flatMap(portsOf),
     dnsServers: clusterDns ? ctx.dnsServers : [],
     dnsSearches: clusterDns ? [`${ns}.svc.${ctx.clusterDomain}`, `svc.${ctx.clusterDomain}`, ctx.clusterDomain] : [],
+    terminationGracePeriodMs: podGracePeriodMs(pod),
   }
 }
 

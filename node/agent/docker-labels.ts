@@ -13,6 +13,8 @@ export const labelContainerName = 'io.shoal.container.name'
 export const labelContainerAttempt = 'io.shoal.container.attempt'
 /** The image as the pod spec names it (the engine may report a normalized name). */
 export const labelContainerImage = 'io.shoal.container.image'
+/** The pod's grace period, so a restarted agent stops a pod deleted while it was down as its spec said (as the kubelet's own label). */
+export const labelPodGracePeriodMs = 'io.shoal.pod.terminationGracePeriodMs'
 
 /** The container name of a pod's infrastructure container (upper case: no Kubernetes container can be named so). */
 export const infraContainerName = 'POD'
@@ -28,6 +30,7 @@ export interface ContainerIdentity {
   containerName: string
   attempt: number
   image: string
+  terminationGracePeriodMs?: number
 }
 
 export function containerLabels(nodeName: string, pod: SandboxSpec, containerName: string, attempt: number, image: string): Record<string, string> {
@@ -39,6 +42,7 @@ export function containerLabels(nodeName: string, pod: SandboxSpec, containerNam
     [labelContainerName]: containerName,
     [labelContainerAttempt]: String(attempt),
     [labelContainerImage]: image,
+    ...(pod.terminationGracePeriodMs === undefined ? {} : { [labelPodGracePeriodMs]: String(pod.terminationGracePeriodMs) }),
   }
 }
 
@@ -49,7 +53,9 @@ export function identityFromLabels(labels: Record<string, string> | undefined): 
   const containerName = labels[labelContainerName]
   const attempt = Number(labels[labelContainerAttempt] ?? '0')
   if (uid === undefined || containerName === undefined || !Number.isInteger(attempt)) return undefined
+  const graceMs = Number(labels[labelPodGracePeriodMs] ?? 'NaN')
   return {
+    ...(Number.isInteger(graceMs) && graceMs >= 0 ? { terminationGracePeriodMs: graceMs } : {}),
     uid,
     namespace: labels[labelPodNamespace] ?? '',
     podName: labels[labelPodName] ?? '',

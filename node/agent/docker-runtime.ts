@@ -139,12 +139,13 @@ export class DockerRuntime implements ContainerRuntime {
     const pods = new Map<string, PodObservation>()
     const appRuns: Run[] = []
     for (const run of runs) {
-      const { uid, namespace, podName, containerName } = run.identity
+      const { uid, namespace, podName, containerName, terminationGracePeriodMs } = run.identity
       let pod = pods.get(uid)
       if (pod === undefined) {
         pod = { uid, namespace, name: podName, containers: [] }
         pods.set(uid, pod)
       }
+      if (terminationGracePeriodMs !== undefined) pod.terminationGracePeriodMs = terminationGracePeriodMs
       if (containerName !== infraContainerName) appRuns.push(run)
       else if (isRunning(run)) pod.sandbox = { uid, podIp: podIpOf(run.info.NetworkSettings as Parameters<typeof podIpOf>[0]) }
     }

@@ -6,7 +6,7 @@
 // owner no longer has the pod (or no longer exists) may be reclaimed.
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -85,7 +85,7 @@ export class LoopbackIps {
    * so peers allocating at once rarely race for the same file.
    */
   async acquire(uid: string): Promise<string> {
-    await mkdir(this.leaseDir, { recursive: true })
+    await this.ensureLeaseDir()
     const { first, count, usable } = loopbackAddresses(this.cidr)
     const start = createHash('sha256').update(uid).digest().readUInt32BE(0) % count
     for (let i = 0; i < count; i++) {
@@ -100,7 +100,7 @@ export class LoopbackIps {
 
   /** Makes sure the pod's address is leased to it again (after a restart); false if someone else holds it. */
   async reassert(ip: string, uid: string): Promise<boolean> {
-    await mkdir(this.leaseDir, { recursive: true })
+    await this.ensureLeaseDir()
     if (await this.tryCreate(ip, uid)) return true
     const lease = await this.readLease(ip)
     return lease !== undefined && lease.uid === uid && lease.ownerStateDir === this.stateDir
@@ -111,6 +111,16 @@ export class LoopbackIps {
     const lease = await this.readLease(ip)
     if (lease === undefined || lease.uid !== uid || lease.ownerStateDir !== this.stateDir) return
     await unlink(join(this.leaseDir, ip)).catch(() => undefined)
+  }
+
+  /**
+   * The shared lease directory, made like /tmp (world-writable, sticky) by whoever creates it: peers of
+   * different users share a host's addresses, and a root peer's 0755 directory left others' pods without IPs.
+   */
+  private async ensureLeaseDir(): Promise<void> {
+    await mkdir(this.leaseDir, { recursive: true })
+    const info = await stat(this.leaseDir)
+    if (info.uid === process.getuid?.() && (info.mode & 0o1777) !== 0o1777) await chmod(this.leaseDir, 0o1777)
   }
 
   private async tryCreate(ip: string, uid: string): Promise<boolean> {

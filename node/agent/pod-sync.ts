@@ -12,7 +12,7 @@ import { runsByContainer, type ContainerTrack } from './pod-status.js'
 import type { ContainerJson, PodJson } from './pod-types.js'
 import { preparePodVolumes } from './pod-volumes.js'
 import type { ContainerObservation, ContainerRuntime, PodObservation, SandboxSpec } from './runtime.js'
-import { ContainerStartError } from './runtime-errors.js'
+import { ContainerStartError, PodRemovedError } from './runtime-errors.js'
 
 export interface PodSyncDeps {
   runtime: ContainerRuntime
@@ -141,6 +141,8 @@ async function startOne(pod: PodJson, container: ContainerJson, attempt: number,
     deps.event(pod, 'Normal', 'Started', `Started container ${container.name}`)
     return run
   } catch (err) {
+    // The pod is gone (its removal undid this start): nothing to report or retry.
+    if (err instanceof PodRemovedError) return null
     const reason = err instanceof ContainerStartError ? err.waitingReason : err instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'RunContainerError'
     deps.startBackoff.next(key, deps.nowMs())
     memory.startFailedAtMs.set(container.name, deps.nowMs())

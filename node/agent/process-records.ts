@@ -14,6 +14,8 @@ export interface PodRecord {
   namespace: string
   name: string
   podIp: string
+  /** The pod's grace period, for stopping it after a restart when its spec is gone from the store. */
+  terminationGracePeriodMs?: number
 }
 
 export interface RunRecord {

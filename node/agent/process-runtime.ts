@@ -42,7 +42,7 @@ import { FifoPool } from './process-fifo-pool.js'
 import { observationOf, podWorkDir, readStoredPods, removePodFiles, removeRunFiles, runBase, runFiles, writePodRecord, writeRunRecord, type PodRecord, type RunRecord } from './process-records.js'
 import { execInRun } from './process-exec.js'
 import { isSameProcess, processStartTime, signalProcessGroup, stopProcessGroup } from './process-tree.js'
-import { CreateContainerError, RunContainerError } from './runtime-errors.js'
+import { CreateContainerError, PodRemovedError, RunContainerError } from './runtime-errors.js'
 import type { ContainerObservation, ContainerRuntime, ContainerSpec, ExecResult, LogLine, LogOptions, PodObservation, RuntimeChangeListener, Sandbox, SandboxSpec } from './runtime.js'
 
 /** How often runs adopted from an earlier agent (not our children: no exit event) are checked. */
@@ -78,6 +78,8 @@ interface LiveRun {
 interface LivePod {
   record: PodRecord
   runs: LiveRun[]
+  /** Set when removePod begins: a start still in progress then stops what it spawned. */
+  removed: boolean
 }
 
 const runKey = (run: RunRecord): string => `${run.containerName}.${run.attempt}`
@@ -133,16 +135,17 @@ export class ProcessRuntime implements ContainerRuntime {
 
   private async createSandbox(pod: SandboxSpec): Promise<Sandbox> {
     const podIp = await this.ips.acquire(pod.uid)
-    const record: PodRecord = { uid: pod.uid, namespace: pod.namespace, name: pod.name, podIp }
+    const record: PodRecord = { uid: pod.uid, namespace: pod.namespace, name: pod.name, podIp, ...(pod.terminationGracePeriodMs === undefined ? {} : { terminationGracePeriodMs: pod.terminationGracePeriodMs }) }
     await writePodRecord(this.stateDir, record)
     await mkdir(podWorkDir(this.stateDir, pod.uid), { recursive: true })
-    this.pods.set(pod.uid, { record, runs: [] })
+    this.pods.set(pod.uid, { record, runs: [], removed: false })
     return { uid: pod.uid, podIp }
   }
 
   async startContainer(pod: SandboxSpec, container: ContainerSpec): Promise<ContainerObservation> {
     const { podIp } = await this.ensureSandbox(pod)
-    const live = this.pods.get(pod.uid)!
+    const live = this.pods.get(pod.uid)
+    if (live === undefined || live.removed) throw new PodRemovedError(`pod ${pod.namespace}/${pod.name} was removed while its container "${container.name}" was starting`)
     const same = live.runs.find((r) => r.record.containerName === container.name && r.record.attempt === container.attempt)
     if (same !== undefined) return observationOf(same.record)
     const workingDir = container.workingDir ?? podWorkDir(this.stateDir, pod.uid)
@@ -181,6 +184,12 @@ export class ProcessRuntime implements ContainerRuntime {
       workingDir,
     }
     const run = this.track(live, record, writer, spawned)
+    if (live.removed) {
+      // removePod began while this start was on its way and did not see this run: stop it here, no one else will.
+      await this.stopRun(pod.uid, run, 0)
+      writer.detach()
+      throw new PodRemovedError(`pod ${pod.namespace}/${pod.name} was removed while its container "${container.name}" was starting`)
+    }
     run.persisted = run.persisted.then(() => writeRunRecord(this.stateDir, pod.uid, record))
     await run.persisted
     return observationOf(run.record)
@@ -196,9 +205,11 @@ export class ProcessRuntime implements ContainerRuntime {
     await this.ready
     const live = this.pods.get(uid)
     if (live === undefined) return
+    // From here a start in progress stops its own run (see startContainer); the runs already tracked are stopped here.
+    live.removed = true
     await Promise.all(live.runs.map((run) => this.stopRun(uid, run, gracePeriodMs)))
     for (const run of live.runs) run.writer?.detach()
-    this.pods.delete(uid)
+    if (this.pods.get(uid) === live) this.pods.delete(uid)
     await removePodFiles(this.stateDir, uid)
     await this.ips.release(live.record.podIp, uid)
   }
@@ -211,6 +222,7 @@ export class ProcessRuntime implements ContainerRuntime {
       name: record.name,
       sandbox: { uid: record.uid, podIp: record.podIp },
       containers: runs.map((run) => observationOf(run.record)),
+      ...(record.terminationGracePeriodMs === undefined ? {} : { terminationGracePeriodMs: record.terminationGracePeriodMs }),
     }))
   }
 
@@ -262,7 +274,7 @@ export class ProcessRuntime implements ContainerRuntime {
   /** Rebuilds the view from disk: runs still alive (same pid and start time) are adopted, the rest ended unseen. */
   private async adopt(): Promise<void> {
     for (const { pod, runs } of await readStoredPods(this.stateDir)) {
-      const live: LivePod = { record: pod, runs: [] }
+      const live: LivePod = { record: pod, runs: [], removed: false }
       this.pods.set(pod.uid, live)
       await this.ips.reassert(pod.podIp, pod.uid)
       for (const record of runs) {

@@ -43,6 +43,13 @@ export class RunContainerError extends ContainerStartError {
   readonly retryable = true
 }
 
+/** The pod was removed while one of its containers was starting: that start was undone. */
+export class PodRemovedError extends ContainerStartError {
+  override readonly name = 'PodRemovedError'
+  readonly waitingReason = 'ContainerCreating'
+  readonly retryable = false
+}
+
 /** The container runtime itself does not answer. */
 export class RuntimeUnavailableError extends Error {
   override readonly name = 'RuntimeUnavailableError'

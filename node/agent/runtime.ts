@@ -34,6 +34,12 @@ export interface SandboxSpec {
   dnsServers: string[]
   /** DNS search domains (for example `default.svc.cluster.local svc.cluster.local cluster.local`). */
   dnsSearches: string[]
+  /**
+   * The pod's terminationGracePeriodSeconds in ms, kept with the pod: a restarted
+   * agent that never saw the spec (the pod was deleted while the peer was down)
+   * stops it with this rather than a default.
+   */
+  terminationGracePeriodMs?: number
 }
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never'
@@ -99,6 +105,8 @@ export interface PodObservation {
   sandbox?: Sandbox
   /** Every run still known, newest attempt last for each container name. */
   containers: ContainerObservation[]
+  /** The grace period the pod's sandbox was made with, when the runtime keeps it. */
+  terminationGracePeriodMs?: number
 }
 
 export interface ExecResult {

@@ -107,9 +107,10 @@ export class PeerState implements RaftApplication {
     // Deferred writes go first: the restore's deletions are computed from the state they describe.
     const ops: StoreBatchOperation[] = this.takePendingWrites()
     this.registry.restoreState(state.registry, ops)
-    this.store.restore(state.objects, snapshot.metadata.index, ops)
+    const events = this.store.restore(state.objects, snapshot.metadata.index, ops)
     ops.push({ type: 'put', key: appliedKey, value: encoder.encode(String(snapshot.metadata.index)) })
     await this.db.batch(lastWritePerKey(ops))
     this.setApplied(snapshot.metadata.index)
+    for (const e of events) this.store.watches.publish(e)
   }
 }

@@ -223,16 +223,36 @@ export class ObjectStore {
     return this.allObjects()
   }
 
-  /** Replace everything with a snapshot's objects; the LevelDB operations go into `ops`. */
-  restore(objects: readonly ApiObject[], index: number, ops: StoreBatchOperation[]): void {
+  /**
+   * Replace everything with a snapshot's objects; the LevelDB operations go into `ops`. Returns what
+   * changed as watch events at the snapshot's index, for the caller to publish: without them every
+   * change-feed consumer (the agent, the proxies, controller indexes, HTTP watches) would miss the
+   * deletions and updates the snapshot carried.
+   */
+  restore(objects: readonly ApiObject[], index: number, ops: StoreBatchOperation[]): WatchEvent[] {
+    const before = new Map<string, ApiObject>()
     for (const o of this.allObjects()) {
-      ops.push({ type: 'del', key: encoder.encode(objectKey(kindKey(o.apiVersion, o.kind), o.metadata.namespace, o.metadata.name ?? '')) })
+      const key = objectKey(kindKey(o.apiVersion, o.kind), o.metadata.namespace, o.metadata.name ?? '')
+      before.set(key, o)
+      ops.push({ type: 'del', key: encoder.encode(key) })
     }
     this.objects.clear()
     this.dependents.clear()
-    for (const o of objects) this.write(o, ops)
+    const events: WatchEvent[] = []
+    for (const o of objects) {
+      this.write(o, ops)
+      const key = objectKey(kindKey(o.apiVersion, o.kind), o.metadata.namespace, o.metadata.name ?? '')
+      const old = before.get(key)
+      before.delete(key)
+      if (old === undefined || old.metadata.uid !== o.metadata.uid) {
+        if (old !== undefined) events.push(this.event('DELETED', old, index))
+        events.push(this.event('ADDED', o, index))
+      } else if (old.metadata.resourceVersion !== o.metadata.resourceVersion) events.push(this.event('MODIFIED', o, index))
+    }
+    for (const old of before.values()) events.push(this.event('DELETED', old, index))
     this.appliedIndex = index
     this.watches.reset(index)
+    return events
   }
 }
 

@@ -1,7 +1,7 @@
 // Host-wide loopback IP leases: unique across runtimes sharing a lease dir,
 // stale leases (their pod gone from the owner's state dir) are reclaimed,
 // live ones never, and the pool's end is a clear error.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -55,6 +55,14 @@ describe('LoopbackIps', () => {
     expect(existsSync(join(leaseDir, ips[0]!))).toBe(true)
     await a.release(ips[0]!, 'p1')
     expect(existsSync(join(leaseDir, ips[0]!))).toBe(false)
+  })
+
+  it('makes the shared lease directory writable by every user, like /tmp (a root peer once left others without pod IPs)', async () => {
+    const leaseDir = join(root, 'shared-leases')
+    const a = new LoopbackIps({ cidr: '127.99.1.0/29', leaseDir, stateDir: join(root, 'a') })
+    await markPodPresent(join(root, 'a'), 'q1')
+    await a.acquire('q1')
+    expect((await stat(leaseDir)).mode & 0o7777).toBe(0o1777)
   })
 
   it('does not reclaim a lease younger than the grace period (its pod file may not be written yet)', async () => {

@@ -93,7 +93,7 @@ describe('shoal resource commands against a peer', () => {
 
     const wide = await shoal(['get', 'rc', 'frontend', '-o', 'wide'])
     expect(rows(wide.stdout)[0]).toEqual(['NAME', 'DESIRED', 'CURRENT', 'READY', 'AGE', 'CONTAINERS', 'IMAGES', 'SELECTOR'])
-    expect(rows(wide.stdout)[1]!.slice(5)).toEqual(['php-redis', 'docker.io/kubeguide/guestbook-php-frontend', 'name=frontend'])
+    expect(rows(wide.stdout)[1]!.slice(5)).toEqual(['php-redis', 'localhost/shoal/guestbook-frontend:latest', 'name=frontend'])
 
     const all = await shoal(['get', 'svc', '-A', '-l', 'name=redis-slave'])
     expect(rows(all.stdout)).toEqual([
@@ -212,7 +212,7 @@ describe('shoal resource commands against a peer', () => {
     expect(rc.stdout).toMatch(/^Name: +redis-slave\nNamespace: +default\nSelector: +name=redis-slave\n/)
     expect(rc.stdout).toMatch(/Replicas: +\d+ current \/ 4 desired\n/)
     expect(rc.stdout).toMatch(/Pods Status: +\d+ Running \/ \d+ Waiting \/ \d+ Succeeded \/ \d+ Failed\n/)
-    expect(rc.stdout).toMatch(/Pod Template:\n {2}Labels: +name=redis-slave\n {2}Containers:\n {3}slave:\n {4}Image: +docker.io\/kubeguide\/guestbook-redis-slave\n {4}Port: +6379\/TCP\n/)
+    expect(rc.stdout).toMatch(/Pod Template:\n {2}Labels: +name=redis-slave\n {2}Containers:\n {3}slave:\n {4}Image: +localhost\/shoal\/guestbook-redis-slave:latest\n {4}Port: +6379\/TCP\n/)
     expect(rc.stdout).toMatch(/ {4}Environment:\n {6}GET_HOSTS_FROM: +env\n/)
 
     const svc = await shoal(['describe', 'svc', 'frontend'])

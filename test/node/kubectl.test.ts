@@ -89,7 +89,7 @@ describe.each(versions)('kubectl $name', (version) => {
       apiVersion: 'v1',
       kind: 'ReplicationController',
       metadata: { name: 'redis-master', namespace: version.namespace, labels: { name: 'redis-master' } },
-      spec: { replicas: 1, selector: { name: 'redis-master' }, template: { spec: { containers: [{ name: 'master', image: 'docker.io/kubeguide/redis-master', ports: [{ containerPort: 6379, protocol: 'TCP' }] }] } } },
+      spec: { replicas: 1, selector: { name: 'redis-master' }, template: { spec: { containers: [{ name: 'master', image: 'localhost/shoal/redis:latest', ports: [{ containerPort: 6379, protocol: 'TCP' }] }] } } },
     })
     // RFC 3339 in whole seconds, as Kubernetes writes it.
     expect((rc.metadata as { creationTimestamp: string }).creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
@@ -120,7 +120,7 @@ describe.each(versions)('kubectl $name', (version) => {
     expect(rcText).toMatch(new RegExp(`^Namespace:\\s+${version.namespace}$`, 'm'))
     expect(rcText).toMatch(/^Selector:\s+name=frontend$/m)
     expect(rcText).toMatch(/^Replicas:\s+\d+ current \/ 5 desired$/m)
-    expect(rcText).toMatch(/^\s+Image:\s+docker\.io\/kubeguide\/guestbook-php-frontend$/m)
+    expect(rcText).toMatch(/^\s+Image:\s+localhost\/shoal\/guestbook-frontend:latest$/m)
     expect(rcText).toMatch(/^\s+GET_HOSTS_FROM:\s+env$/m)
     const svcText = await ok(['describe', 'svc', 'frontend'])
     expect(svcText).toMatch(/^Type:\s+NodePort$/m)

@@ -181,4 +181,23 @@ describe('the state in LevelDB', () => {
     expect(freshAgain.state.store.snapshotObjects()).toEqual(fresh.state.store.snapshotObjects())
     await freshAgain.db.close()
   })
+
+  it('a snapshot installed over older state tells the change feed what it deleted, added and changed', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-store-'))
+    const leader = await openState(join(dir, 'leader'))
+    const lagging = await openState(join(dir, 'lagging'))
+    const early = [entry(1, { op: 'obj.create', object: ns('default') }), entry(2, { op: 'obj.create', object: pod('gone') }), entry(3, { op: 'obj.create', object: rc('web') })]
+    await leader.state.apply(early)
+    await lagging.state.apply(early)
+    const changed = structuredClone(leader.state.store.get({ apiVersion: 'v1', kind: 'ReplicationController', namespace: 'default', name: 'web' })!)
+    changed.metadata.labels = { changed: 'yes' }
+    await leader.state.apply([entry(4, { op: 'obj.delete', ref: refOf(pod('gone')), propagation: 'Background' }), entry(5, { op: 'obj.create', object: pod('new') }), entry(6, { op: 'obj.update', object: changed })])
+    const snapshot: Snapshot = { metadata: { index: 6, term: 1, confState: { voters: ['a'], learners: [] } }, data: leader.state.snapshotData() }
+    const seen: string[] = []
+    lagging.state.store.watches.watchFrom(lagging.state.store.appliedIndex, (e) => seen.push(`${e.type} ${e.object.metadata.name} ${e.resourceVersion}`))
+    await lagging.state.restore(snapshot)
+    expect(seen.sort()).toEqual(['ADDED new 6', 'DELETED gone 6', 'MODIFIED web 6'])
+    await leader.db.close()
+    await lagging.db.close()
+  })
 })
