@@ -39,6 +39,11 @@ export class TooManyCallsError extends Error {
   override readonly name = 'TooManyCallsError'
 }
 
+/** No stream to the peer could be opened: nothing of the call was sent, so it certainly did not happen. */
+export class PeerUnreachableError extends Error {
+  override readonly name = 'PeerUnreachableError'
+}
+
 export interface RpcEndpointOptions {
   host: PeerHost
   handlers: Record<string, RpcHandler>
@@ -124,9 +129,11 @@ export class RpcEndpoint {
   }
 
   private async open(peerId: string): Promise<Stream> {
-    const stream = await this.options.host.dialProtocol(peerIdFromString(peerId), rpcProtocol, {
-      signal: AbortSignal.timeout(this.callTimeoutMs),
-    })
+    const stream = await this.options.host
+      .dialProtocol(peerIdFromString(peerId), rpcProtocol, { signal: AbortSignal.timeout(this.callTimeoutMs) })
+      .catch((err: Error) => {
+        throw new PeerUnreachableError(`peer ${peerId} is unreachable: ${err.message}`)
+      })
     readFrames(stream, this.maxFrameBytes, {
       onFrame: (bytes) => this.answered(bytes),
       onClose: () => this.streams.delete(peerId),

@@ -60,6 +60,7 @@ export function invalid(kind: string, name: string, causes: FieldCause[], group 
 
 const statusByErrorName: Record<string, [number, string]> = {
   NotLeaderError: [503, 'ServiceUnavailable'],
+  PeerUnreachableError: [503, 'ServiceUnavailable'],
   RpcTimeoutError: [504, 'Timeout'],
   CommitTimeoutError: [504, 'Timeout'],
   TooManyPendingError: [429, 'TooManyRequests'],

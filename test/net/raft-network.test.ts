@@ -116,5 +116,8 @@ describe('Raft over libp2p', () => {
     expect(index).toBeGreaterThan(0)
     await expect(follower.rpc.call(other.id, 'propose', 'wrong peer')).rejects.toMatchObject({ name: 'NotLeaderError', leaderId: leader.id })
     await expect(follower.rpc.call(leader.id, 'nonexistent', null)).rejects.toMatchObject({ name: 'TypeError' })
+    // A peer nobody can reach: the API answers 503 for this, not 500 (the write certainly did not happen).
+    const stranger = peerIdOf(await generateKeyPair('Ed25519'))
+    await expect(follower.rpc.call(stranger, 'propose', 'to nobody')).rejects.toMatchObject({ name: 'PeerUnreachableError' })
   })
 })
