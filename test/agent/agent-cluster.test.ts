@@ -1,11 +1,11 @@
 // Agents on 3 real peer processes with the process runtime. A peer SIGKILLed
 // and started again adopts the pods it was running without restarting them;
 // a pod's log is followed through another peer than the one running it.
-import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { apiRequest, type ApiTarget } from '../../node/cli/client.js'
 import type { PodJson } from '../../node/agent/pod-types.js'
 import { startVotingCluster, until, type PeerProcess, type VotingCluster } from '../node/process-cluster.js'
+import { destroyClusterAndPods } from './agent-helpers.js'
 
 const runtimeArgs = ['--runtime', 'process', '--pod-eviction-timeout', '1m']
 /** Every pod this file starts carries it in its command line, so none can outlive the tests unnoticed. */
@@ -22,18 +22,8 @@ beforeAll(async () => {
 afterAll(async () => {
   const target = targets.get(vc?.peers[0]?.name ?? '')
   if (target !== undefined) await apiRequest(target, 'DELETE', '/api/v1/namespaces/default/pods?labelSelector=test%3Dagent-cluster').catch(() => {})
-  await until(() => pids().length === 0, 15_000, 'every test pod stopped').catch(() => {})
-  await vc?.cluster.destroy()
-  for (const pid of pids()) process.kill(pid, 'SIGKILL')
+  await destroyClusterAndPods(vc, marker)
 })
-
-function pids(): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n').filter((l) => l !== '').map(Number)
-  } catch {
-    return []
-  }
-}
 
 async function call(peer: PeerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
   return apiRequest(targets.get(peer.name)!, method, path, { timeoutMs: 5000, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })

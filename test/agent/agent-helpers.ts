@@ -1,12 +1,14 @@
 // Pods for agent tests: created straight in a peer's store, bound to its Node
 // (the scheduler is not what these tests look at), then read back as the
-// agent reported them.
+// agent reported them. And the end of a file's process cluster whose pods
+// carry a marker in their command line.
+import { execFileSync } from 'node:child_process'
 import { prepareCreate } from '../../node/api/prepare.js'
 import { submit } from '../../node/api/submit.js'
 import type { PodJson } from '../../node/agent/pod-types.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
 import type { Peer } from '../../node/peer.js'
-import { until } from '../node/process-cluster.js'
+import { until, type VotingCluster } from '../node/process-cluster.js'
 
 export async function createObject(peer: Peer, body: ApiObject, namespace = 'default'): Promise<ApiObject> {
   const def = peer.state.store.kinds.byKind(body.apiVersion, body.kind)!
@@ -48,4 +50,20 @@ export function containerState(pod: PodJson, container = pod.spec.containers[0]!
 
 export function isReady(pod: PodJson): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+}
+
+/** Pids of every process on this machine whose command line contains `marker`. */
+export function markedPids(marker: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n').filter((l) => l !== '').map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** Waits a while for the file's pods (their command lines carry `marker`) to stop, destroys the cluster, then kills any left, so none outlives the tests. */
+export async function destroyClusterAndPods(vc: VotingCluster | undefined, marker: string): Promise<void> {
+  await until(() => markedPids(marker).length === 0, 15_000, 'every test pod stopped').catch(() => {})
+  await vc?.cluster.destroy()
+  for (const pid of markedPids(marker)) process.kill(pid, 'SIGKILL')
 }

@@ -8,13 +8,13 @@
 // ProgressDeadlineExceeded while the old pods serve; and the leader SIGKILLed
 // mid-rollout, after which the new leader completes it without passing the
 // surge bound.
-import { execFileSync } from 'node:child_process'
 import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { apiRequest, type ApiTarget } from '../../node/cli/client.js'
 import type { DeploymentObject, ReplicaSetObject } from '../../node/controllers/deployment-util.js'
 import type { PodObject } from '../../node/controllers/replication.js'
 import { leaderName, startVotingCluster, until, type PeerProcess, type VotingCluster } from '../node/process-cluster.js'
+import { destroyClusterAndPods } from './agent-helpers.js'
 
 /** Every pod this file starts carries it in its command line, so none can outlive the tests unnoticed. */
 const marker = 'shoal-deployment-cluster-test'
@@ -54,18 +54,8 @@ afterAll(async () => {
     await call(p, 'DELETE', '/apis/apps/v1/namespaces/default/deployments/web').catch(() => {})
     break
   }
-  await until(() => pids().length === 0, 15_000, 'every test pod stopped').catch(() => {})
-  await vc?.cluster.destroy()
-  for (const pid of pids()) process.kill(pid, 'SIGKILL')
+  await destroyClusterAndPods(vc, marker)
 })
-
-function pids(): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n').filter((l) => l !== '').map(Number)
-  } catch {
-    return []
-  }
-}
 
 async function call(peer: PeerProcess, method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; text: string }> {
   return apiRequest(targets.get(peer.name)!, method, path, { timeoutMs: 5000, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ...(contentType === undefined ? {} : { contentType }) })

@@ -9,18 +9,18 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPeerHost, type PeerHost } from '../../net/host.js'
-import { generateClusterSecret } from '../../net/identity.js'
+import type { PeerHost } from '../../net/host.js'
 import { PeerDataServer, peerDataTlsOptions } from '../../net/peer-data.js'
 import { PeerDataDialer } from '../../net/peer-data-client.js'
-import type { ProxyEndpoint, ProxyServicePort } from '../../net/proxy-types.js'
+import type { ProxyEndpoint } from '../../net/proxy-types.js'
 import { ServiceProxy } from '../../net/service-proxy.js'
 import { TunnelClient, TunnelServer } from '../../net/tunnel.js'
 import { encodeTargetRequest } from '../../net/tunnel-wire.js'
 import { firehose } from './firehose.js'
+import { bytesUntilEnd, LoopbackPeers, roundTrip, servicePort, sha, until, writtenWhenStalled } from './tunnel-fixture.js'
 
+let peers: LoopbackPeers
 let hostA: PeerHost
 let hostB: PeerHost
 let dataServer: PeerDataServer
@@ -28,42 +28,12 @@ let tunnelServer: TunnelServer
 let dialer: PeerDataDialer
 let proxy: ServiceProxy
 const logged: string[] = []
-const servers: Server[] = []
 /** Connections B's targets accepted (every target server of this file counts here). */
 let targetConnections = 0
 
 async function listen(server: Server, host: string): Promise<ProxyEndpoint> {
-  servers.push(server)
   server.on('connection', () => targetConnections++)
-  await new Promise<void>((resolve) => server.listen({ host, port: 0 }, resolve))
-  return { ip: host, port: (server.address() as AddressInfo).port, viaPeerId: hostB.peerId.toString() }
-}
-
-function servicePort(id: string, vip: string, endpoints: ProxyEndpoint[]): ProxyServicePort {
-  return { id, vip, port: 8080, protocol: 'TCP', sessionAffinity: 'None', affinityTimeoutMs: 0, endpoints }
-}
-
-async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-/** Sends `payload`, half-closes, and reads everything until the far side ends. */
-function roundTrip(host: string, port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, allowHalfOpen: true })
-    const chunks: Buffer[] = []
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('end', () => {
-      socket.end()
-      resolve(Buffer.concat(chunks))
-    })
-    socket.on('error', reject)
-    socket.end(payload)
-  })
+  return peers.listen(server, host)
 }
 
 /** Resolves when `socket` closes: whether it saw an error and how many bytes it read. */
@@ -77,15 +47,11 @@ function closed(socket: Socket): Promise<{ error: boolean; bytes: number }> {
   })
 }
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-
 let echo: ProxyEndpoint
 
 beforeAll(async () => {
-  const secret = generateClusterSecret()
-  hostA = await createPeerHost({ privateKey: await generateKeyPair('Ed25519'), clusterSecret: secret, listen: ['/ip4/127.0.0.1/tcp/0'] })
-  hostB = await createPeerHost({ privateKey: await generateKeyPair('Ed25519'), clusterSecret: secret, listen: ['/ip4/127.0.0.1/tcp/0'] })
-  await hostA.peerStore.merge(hostB.peerId, { multiaddrs: hostB.getMultiaddrs() })
+  peers = await LoopbackPeers.start()
+  ;({ hostA, hostB } = peers)
   dataServer = await PeerDataServer.start({ host: '127.0.0.1', pendingMax: 3, handshakeTimeoutMs: 1500 })
   tunnelServer = new TunnelServer({ host: hostB, dataPath: dataServer })
   await tunnelServer.start()
@@ -112,9 +78,7 @@ afterAll(async () => {
   await proxy.close()
   await tunnelServer.stop()
   await dataServer.close()
-  for (const s of servers) s.close()
-  await hostA.stop()
-  await hostB.stop()
+  await peers.stop()
 })
 
 describe('the peer data path', () => {
@@ -139,23 +103,11 @@ describe('the peer data path', () => {
     await proxy.apply([servicePort('default/echo:8080/TCP', '127.77.204.1', [echo]), servicePort('default/firehose:8080/TCP', '127.77.204.2', [endpoint])])
     const client = connect({ host: '127.77.204.2', port: 8080 })
     client.pause()
-    let stalledAt = -1
-    const deadline = Date.now() + 15_000
-    while (source.writtenBytes() !== stalledAt && Date.now() < deadline) {
-      stalledAt = source.writtenBytes()
-      await new Promise((r) => setTimeout(r, 300))
-    }
+    const stalledAt = await writtenWhenStalled(source)
     expect(source.writtenBytes()).toBe(stalledAt)
     // What the relays hold is bounded by socket buffers and high-water marks, far below what was offered.
     expect(stalledAt).toBeLessThan(32 * 1024 * 1024)
-    let received = 0
-    await new Promise<void>((resolve, reject) => {
-      client.on('data', (c: Buffer) => (received += c.byteLength))
-      client.on('end', resolve)
-      client.on('error', reject)
-      client.resume()
-    })
-    expect(received).toBe(totalBytes)
+    expect(await bytesUntilEnd(client)).toBe(totalBytes)
     expect(proxy.tunnelConnectsTotal).toBe(0)
   })
 

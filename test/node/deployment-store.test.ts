@@ -7,9 +7,8 @@
 // gets ready, and rounds that write nothing once nothing needs doing.
 import { describe, expect, it } from 'vitest'
 import { prepareCreate } from '../../node/api/prepare.js'
-import type { SubmitResult, Submitter } from '../../node/api/submit.js'
+import type { SubmitResult } from '../../node/api/submit.js'
 import type { ControlContext } from '../../node/control/controllers.js'
-import { EventRecorder } from '../../node/control/events.js'
 import { DeploymentController } from '../../node/controllers/deployment-controller.js'
 import type { DeploymentObject, ReplicaSetObject } from '../../node/controllers/deployment-util.js'
 import { ReplicationManager, replicaSets } from '../../node/controllers/replication-controller.js'
@@ -17,41 +16,31 @@ import { isActivePod, isPodReady, type PodObject } from '../../node/controllers/
 import { coreKinds } from '../../node/kinds/cluster.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
 import type { StoreCommand } from '../../node/store/commands.js'
-import { ObjectStore } from '../../node/store/object-store.js'
-import type { WatchEvent } from '../../node/store/watch.js'
+import { MiniRaft } from './mini-raft.js'
 
 const kinds = coreKinds()
 const kind = (apiVersion: string, k: string) => kinds.byKind(apiVersion, k)!
 
-/** A Raft log in miniature (as in replication.test.ts), whose leader can lose leadership after committing. */
-class MiniRaft implements Submitter {
-  readonly store = new ObjectStore(kinds)
-  committedUnapplied: StoreCommand[] = []
+/** The stand-in Raft log with a clock of its own, whose leader can lose leadership after committing. */
+class FailoverRaft extends MiniRaft {
   /** The leader dies once its entries commit: they stay unapplied here and its submits fail. */
   leaderDies = false
   clockMs = Date.parse('2026-03-01T12:00:00Z')
 
-  async submit(command: StoreCommand): Promise<SubmitResult> {
+  constructor() {
+    super(kinds)
+  }
+
+  override async submit(command: StoreCommand): Promise<SubmitResult> {
     if (this.leaderDies) {
       this.committedUnapplied.push(command)
       throw new Error('leadership lost')
     }
-    for (const c of this.committedUnapplied.splice(0)) this.apply(c)
-    return { index: this.apply(command), outcomes: this.store.outcomeOf(this.store.appliedIndex)! }
+    return super.submit(command)
   }
 
-  apply(command: StoreCommand): number {
-    const index = this.store.appliedIndex + 1
-    const events: WatchEvent[] = []
-    this.store.apply(index, command, [], events)
-    this.store.appliedIndex = index
-    for (const e of events) this.store.watches.publish(e)
-    return index
-  }
-
-  context(): ControlContext {
-    const nowIso = (): string => new Date(this.clockMs).toISOString()
-    return { store: this.store, kinds, submitter: this, events: new EventRecorder({ store: this.store, submitter: this, source: { component: 'test', host: 'h' }, nowIso }), nowMs: () => this.clockMs, nowIso }
+  override context(): ControlContext {
+    return super.context(() => this.clockMs)
   }
 
   deployment(): DeploymentObject {
@@ -71,8 +60,8 @@ function template(image: string): Record<string, unknown> {
   return { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image }] } }
 }
 
-function setUp(replicas: number, progressDeadlineSeconds = 600): MiniRaft {
-  const raft = new MiniRaft()
+function setUp(replicas: number, progressDeadlineSeconds = 600): FailoverRaft {
+  const raft = new FailoverRaft()
   raft.apply({ op: 'obj.create', object: prepareCreate(kind('v1', 'Namespace'), { metadata: { name: 'default' } }, undefined, 'Strict', new Date(raft.clockMs).toISOString()).object })
   const body = { metadata: { name: 'web' }, spec: { replicas, selector: { matchLabels: { app: 'web' } }, template: template('v1'), progressDeadlineSeconds } }
   raft.apply({ op: 'obj.create', object: prepareCreate(kind('apps/v1', 'Deployment'), body, 'default', 'Strict', new Date(raft.clockMs).toISOString()).object })
@@ -80,7 +69,7 @@ function setUp(replicas: number, progressDeadlineSeconds = 600): MiniRaft {
 }
 
 /** What an agent would report: up to `count` pods of good images Running and Ready (images named bad* never get ready). */
-function readyUp(raft: MiniRaft, count: number): void {
+function readyUp(raft: FailoverRaft, count: number): void {
   const waiting = raft.pods().filter((p) => !isPodReady(p) && !imageOf(p).startsWith('bad'))
   for (const pod of waiting.slice(0, count)) {
     const at = new Date(raft.clockMs).toISOString().replace(/\.\d+Z$/, 'Z')
@@ -92,7 +81,7 @@ function imageOf(pod: PodObject): string {
   return ((pod.spec as { containers?: { image?: string }[] } | undefined)?.containers?.[0]?.image ?? '') as string
 }
 
-function setImage(raft: MiniRaft, image: string): void {
+function setImage(raft: FailoverRaft, image: string): void {
   const d = structuredClone(raft.deployment())
   ;(d.spec as Record<string, unknown>).template = template(image)
   raft.apply({ op: 'obj.update', object: prepareUpdateLike(d) })
@@ -111,7 +100,7 @@ interface Bounds {
 }
 
 /** One round of each controller (a new leader gets new ones), then the bounds a user would check. */
-async function step(raft: MiniRaft, managers: { deployments: DeploymentController; replicaSets: ReplicationManager }, bounds: Bounds): Promise<void> {
+async function step(raft: FailoverRaft, managers: { deployments: DeploymentController; replicaSets: ReplicationManager }, bounds: Bounds): Promise<void> {
   await managers.deployments.round()
   const planned = raft.replicaSets().reduce((n, rs) => n + (rs.spec?.replicas ?? 0), 0)
   expect(planned).toBeLessThanOrEqual(bounds.replicas + bounds.surge)
@@ -120,22 +109,22 @@ async function step(raft: MiniRaft, managers: { deployments: DeploymentControlle
   raft.clockMs += 1000
 }
 
-function readyCount(raft: MiniRaft): number {
+function readyCount(raft: FailoverRaft): number {
   return raft.pods().filter(isPodReady).length
 }
 
-function complete(raft: MiniRaft): boolean {
+function complete(raft: FailoverRaft): boolean {
   const d = raft.deployment()
   const s = d.status ?? {}
   const want = d.spec?.replicas ?? 0
   return (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && s.updatedReplicas === want && s.replicas === want && s.availableReplicas === want
 }
 
-function newManagers(raft: MiniRaft): { deployments: DeploymentController; replicaSets: ReplicationManager } {
+function newManagers(raft: FailoverRaft): { deployments: DeploymentController; replicaSets: ReplicationManager } {
   return { deployments: new DeploymentController(raft.context()), replicaSets: new ReplicationManager(raft.context(), replicaSets) }
 }
 
-async function rollOut(raft: MiniRaft, bounds: Bounds, options: { failoverAt?: number; stepsMax?: number } = {}): Promise<number> {
+async function rollOut(raft: FailoverRaft, bounds: Bounds, options: { failoverAt?: number; stepsMax?: number } = {}): Promise<number> {
   let managers = newManagers(raft)
   for (let k = 0; k < (options.stepsMax ?? 60); k++) {
     if (k === options.failoverAt) {

@@ -6,17 +6,12 @@
 import { describe, expect, it } from 'vitest'
 import { prepareCreate, prepareUpdate } from '../../node/api/prepare.js'
 import type { StatusError } from '../../node/api/status.js'
-import type { SubmitResult, Submitter } from '../../node/api/submit.js'
 import { scaleOf } from '../../node/api/write.js'
-import type { ControlContext } from '../../node/control/controllers.js'
-import { EventRecorder } from '../../node/control/events.js'
 import { ReplicationManager, replicaSets } from '../../node/controllers/replication-controller.js'
 import { nextAvailableAtMs, planReplication, podBodyFromTemplate, replicationStatus, type PodObject, type RcObject } from '../../node/controllers/replication.js'
 import { coreKinds } from '../../node/kinds/cluster.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
-import type { StoreCommand } from '../../node/store/commands.js'
-import { ObjectStore } from '../../node/store/object-store.js'
-import type { WatchEvent } from '../../node/store/watch.js'
+import { MiniRaft } from './mini-raft.js'
 
 const kinds = coreKinds()
 const rsKind = kinds.byKind('apps/v1', 'ReplicaSet')!
@@ -139,28 +134,10 @@ describe('the controller with a set-based selector', () => {
   })
 })
 
-/** Each submit is one entry, applied before submit resolves, its changes published to the watches at once. */
-class OneEntryRaft implements Submitter {
-  readonly store = new ObjectStore(kinds)
-  entries = 0
-
-  async submit(command: StoreCommand): Promise<SubmitResult> {
-    return { index: this.apply(command), outcomes: this.store.outcomeOf(this.store.appliedIndex)! }
-  }
-
-  apply(command: StoreCommand): number {
-    const index = this.store.appliedIndex + 1
-    const events: WatchEvent[] = []
-    this.store.apply(index, command, [], events)
-    this.store.appliedIndex = index
-    for (const e of events) this.store.watches.publish(e)
-    this.entries++
-    return index
-  }
-
-  context(nowMs: () => number): ControlContext {
-    const iso = (): string => new Date(nowMs()).toISOString()
-    return { store: this.store, kinds, submitter: this, events: new EventRecorder({ store: this.store, submitter: this, source: { component: 'test', host: 'h' }, nowIso: iso }), nowMs, nowIso: iso }
+/** The stand-in Raft log, with shortcuts to this file's objects. */
+class OneEntryRaft extends MiniRaft {
+  constructor() {
+    super(kinds)
   }
 
   create(apiVersion: string, kind: string, body: Record<string, unknown>, namespace?: string): ApiObject {

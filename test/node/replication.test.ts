@@ -4,16 +4,11 @@
 // still has to apply the old one's creates not creating the pods again.
 import { describe, expect, it } from 'vitest'
 import { prepareCreate } from '../../node/api/prepare.js'
-import type { SubmitResult, Submitter } from '../../node/api/submit.js'
-import type { ControlContext } from '../../node/control/controllers.js'
-import { EventRecorder } from '../../node/control/events.js'
 import { ReplicationManager } from '../../node/controllers/replication-controller.js'
 import { deletionOrder, planReplication, podBodyFromTemplate, replicationStatus, sameStatus, type PodObject, type RcObject } from '../../node/controllers/replication.js'
 import { coreKinds } from '../../node/kinds/cluster.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
-import type { StoreCommand } from '../../node/store/commands.js'
-import { ObjectStore } from '../../node/store/object-store.js'
-import type { WatchEvent } from '../../node/store/watch.js'
+import { MiniRaft } from './mini-raft.js'
 
 const kinds = coreKinds()
 const template = { metadata: { labels: { app: 'web', tier: 'front' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }
@@ -160,38 +155,6 @@ describe('status', () => {
   })
 })
 
-/**
- * A Raft log in miniature: each submit is one entry, applied before submit
- * resolves. `committedUnapplied` holds entries a previous leader committed
- * that this peer has not applied yet; they apply before any new entry.
- */
-class MiniRaft implements Submitter {
-  readonly store = new ObjectStore(kinds)
-  committedUnapplied: StoreCommand[] = []
-  entries = 0
-
-  async submit(command: StoreCommand): Promise<SubmitResult> {
-    for (const c of this.committedUnapplied.splice(0)) this.apply(c)
-    return { index: this.apply(command), outcomes: this.store.outcomeOf(this.store.appliedIndex)! }
-  }
-
-  apply(command: StoreCommand): number {
-    const index = this.store.appliedIndex + 1
-    const events: WatchEvent[] = []
-    this.store.apply(index, command, [], events)
-    this.store.appliedIndex = index
-    // As the peer applies an entry: the changes go to the watches in the same turn.
-    for (const e of events) this.store.watches.publish(e)
-    this.entries++
-    return index
-  }
-
-  context(): ControlContext {
-    const nowIso = (): string => new Date().toISOString()
-    return { store: this.store, kinds, submitter: this, events: new EventRecorder({ store: this.store, submitter: this, source: { component: 'test', host: 'h' }, nowIso }), nowMs: () => Date.now(), nowIso }
-  }
-}
-
 function make(kind: string, body: Record<string, unknown>, namespace?: string): ApiObject {
   return prepareCreate(kinds.byKind('v1', kind)!, { apiVersion: 'v1', kind, ...body }, namespace, 'Strict', new Date().toISOString()).object
 }
@@ -202,7 +165,7 @@ function pods(raft: MiniRaft): ApiObject[] {
 
 describe('rounds on a store', () => {
   it('create the replicas, then the status, then write nothing', async () => {
-    const raft = new MiniRaft()
+    const raft = new MiniRaft(kinds)
     raft.apply({ op: 'obj.create', object: make('Namespace', { metadata: { name: 'default' } }) })
     const web = make('ReplicationController', { metadata: { name: 'web' }, spec: { replicas: 3, selector: { app: 'web' }, template }, status: {} }, 'default')
     raft.apply({ op: 'obj.create', object: web })
@@ -220,7 +183,7 @@ describe('rounds on a store', () => {
   })
 
   it('count the pods a previous leader created in an entry this peer has not applied yet, instead of creating more', async () => {
-    const raft = new MiniRaft()
+    const raft = new MiniRaft(kinds)
     raft.apply({ op: 'obj.create', object: make('Namespace', { metadata: { name: 'default' } }) })
     const web = make('ReplicationController', { metadata: { name: 'web' }, spec: { replicas: 5, selector: { app: 'web' }, template } }, 'default')
     raft.apply({ op: 'obj.create', object: web })
