@@ -33,7 +33,8 @@ import { ObjectStore } from './store/object-store.js'
 import { NodeObjects } from './nodes/node-objects.js'
 import { startAgent, type AgentSettings, type StartedAgent } from './agent/start.js'
 import { PodLogService } from './agent/log-service.js'
-import { startServices, type ServicesSettings, type StartedServices } from './services/start.js'
+import { serviceCidrSettingKey } from './kinds/service-allocation.js'
+import { dockerServiceCidrWarning, startServices, type ServicesSettings, type StartedServices } from './services/start.js'
 import { internalIpOf } from './nodes/host-info.js'
 
 export interface PeerOptions {
@@ -194,6 +195,13 @@ export class Peer {
     // Every start (re)registers: a new peer joins, a restarted one refreshes its addresses,
     // and once the API listens (it needs the CA, which arrives through the log) its address too.
     this.registered = this.register(token?.seeds ?? (options.join !== undefined && token === null ? [options.join] : []))
+    void this.registered.then(
+      () => {
+        const warning = dockerServiceCidrWarning(this.agent?.version, this.registry.settings.get(serviceCidrSettingKey))
+        if (warning !== null) log(warning)
+      },
+      () => {}, // registration failures are told where they happen
+    )
     void this.api.then(() => this.registered).then(() => this.register([])).catch(() => {})
   }
 

@@ -42,6 +42,15 @@ export interface ServicesStartOptions extends ServicesSettings {
   log: (line: string) => void
 }
 
+/**
+ * What to tell the user when the Docker runtime meets a loopback service CIDR: a container has its own
+ * loopback, so cluster IPs in 127/8 are out of its reach (process-runtime pods and host processes are fine).
+ */
+export function dockerServiceCidrWarning(runtimeVersion: string | undefined, serviceCidr: string | undefined): string | null {
+  if (runtimeVersion?.startsWith('docker://') !== true || serviceCidr?.startsWith('127.') !== true) return null
+  return `the cluster's service CIDR ${serviceCidr} is on loopback, which containers cannot reach: Docker pods will not reach cluster IPs (start the cluster's first peer with a routed --service-cidr such as 10.96.0.0/16)`
+}
+
 export async function startServices(o: ServicesStartOptions): Promise<StartedServices | null> {
   if (o.proxyMode === 'off') return null
   const routing = await ServiceRouting.start({ store: o.store, nodeName: o.nodeName, host: o.host, peerIdOfNode: o.peerIdOfNode, mode: o.proxyMode, nodePortAddresses: o.nodePortAddresses, log: o.log, ...(o.dataListen === undefined ? {} : { dataListen: o.dataListen }) })

@@ -8,6 +8,7 @@ import type { ApiObject } from '../../node/kinds/meta.js'
 import { parseCidr, serviceCidrSettingKey } from '../../node/kinds/service-allocation.js'
 import { refOf, type CommandOutcome, type StoreCommand } from '../../node/store/commands.js'
 import { ObjectStore } from '../../node/store/object-store.js'
+import { dockerServiceCidrWarning } from '../../node/services/start.js'
 
 const kinds = coreKinds()
 
@@ -111,4 +112,13 @@ it('parses CIDRs and refuses what is not one', () => {
   expect(parseCidr('10.96.0.0/16')).toMatchObject({ size: 65536 })
   expect(() => parseCidr('10.96.0.0')).toThrow(/not an IPv4 CIDR/)
   expect(() => parseCidr('300.1.1.1/16')).toThrow(/not an IPv4 CIDR/)
+})
+
+describe('the Docker runtime and a loopback service CIDR', () => {
+  it('warns only when containers could not reach the cluster IPs', () => {
+    expect(dockerServiceCidrWarning('docker://4.3.1', '127.77.0.0/16')).toMatch(/routed --service-cidr such as 10\.96\.0\.0\/16/)
+    expect(dockerServiceCidrWarning('docker://4.3.1', '10.96.0.0/16')).toBeNull()
+    expect(dockerServiceCidrWarning('process://v20.20.2', '127.77.0.0/16')).toBeNull()
+    expect(dockerServiceCidrWarning(undefined, undefined)).toBeNull()
+  })
 })
