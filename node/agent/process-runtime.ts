@@ -39,6 +39,7 @@ import { containerEnv, resolveLaunch, spawnDetached, type Spawned } from './proc
 import { readRunLogs } from './process-log-reader.js'
 import { defaultLogFileBounds, openFifoForChild, RunLogWriter, type LogFileBounds } from './process-log-writer.js'
 import { FifoPool } from './process-fifo-pool.js'
+import { killUnrecordedRuns, runMarker, runMarkerEnv, runtimeIdOf } from './process-orphans.js'
 import { observationOf, podWorkDir, readStoredPods, removePodFiles, removeRunFiles, runBase, runFiles, writePodRecord, writeRunRecord, type PodRecord, type RunRecord } from './process-records.js'
 import { execInRun } from './process-exec.js'
 import { isSameProcess, processStartTime, signalProcessGroup, stopProcessGroup } from './process-tree.js'
@@ -61,6 +62,8 @@ export interface ProcessRuntimeOptions {
   /** Where programs are looked up; the runs' PATH. Defaults to this process's PATH. */
   searchPath?: string
   logFileBounds?: LogFileBounds
+  /** Told what adoption had to kill (runs a killed agent started but never recorded). */
+  log?: (line: string) => void
 }
 
 interface LiveRun {
@@ -88,6 +91,8 @@ export class ProcessRuntime implements ContainerRuntime {
   readonly kind = 'process' as const
   readonly nodeName: string
   private readonly stateDir: string
+  private readonly runtimeId: string
+  private readonly log: (line: string) => void
   /** Named pipes made ahead: a `mkfifo` child per container start cost more than the start itself. */
   private readonly fifos: FifoPool
   private readonly searchPath: string
@@ -104,6 +109,8 @@ export class ProcessRuntime implements ContainerRuntime {
   constructor(options: ProcessRuntimeOptions) {
     this.nodeName = options.nodeName
     this.stateDir = options.stateDir
+    this.runtimeId = runtimeIdOf(options.stateDir)
+    this.log = options.log ?? ((line) => console.error(`shoal: ${line}`))
     this.fifos = new FifoPool(join(options.stateDir, 'fifo-pool'))
     this.searchPath = options.searchPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
     this.bounds = options.logFileBounds ?? defaultLogFileBounds
@@ -152,6 +159,7 @@ export class ProcessRuntime implements ContainerRuntime {
     const dir = await stat(workingDir).catch(() => undefined)
     if (dir === undefined || !dir.isDirectory()) throw new CreateContainerError(`working directory "${workingDir}" does not exist on node ${this.nodeName}`)
     const env = containerEnv(pod, container, podIp, this.searchPath)
+    env[runMarkerEnv] = runMarker(this.runtimeId, pod.uid, container.name, container.attempt)
     const launch = await resolveLaunch(container, env.PATH ?? this.searchPath, workingDir)
     await this.pruneRuns(live, container)
     const files = runFiles(runBase(this.stateDir, pod.uid, container.name, container.attempt))
@@ -273,6 +281,7 @@ export class ProcessRuntime implements ContainerRuntime {
 
   /** Rebuilds the view from disk: runs still alive (same pid and start time) are adopted, the rest ended unseen. */
   private async adopt(): Promise<void> {
+    const alivePids = new Set<number>()
     for (const { pod, runs } of await readStoredPods(this.stateDir)) {
       const live: LivePod = { record: pod, runs: [], removed: false }
       this.pods.set(pod.uid, live)
@@ -280,10 +289,16 @@ export class ProcessRuntime implements ContainerRuntime {
       for (const record of runs) {
         const alive = record.exitCode === undefined && record.pidStartTime !== '' && (await isSameProcess(record.pid, record.pidStartTime))
         let writer: RunLogWriter | undefined
-        if (alive) writer = this.reattachLogs(pod.uid, record)
+        if (alive) {
+          writer = this.reattachLogs(pod.uid, record)
+          alivePids.add(record.pid)
+        }
         const run = this.track(live, record, writer, undefined)
         if (record.exitCode === undefined && !alive) this.recordExit(pod.uid, run, unknownExitCode, unknownExitReason)
       }
+    }
+    for (const p of await killUnrecordedRuns(this.runtimeId, alivePids)) {
+      this.log(`process runtime: killed pid ${p.pid}, container "${p.containerName}" attempt ${p.attempt} of pod ${p.uid}: started by an agent that died before recording it`)
     }
   }
 

@@ -65,7 +65,7 @@ async function dockerEngineAnswers(): Promise<boolean> {
 export async function createRuntime(choice: RuntimeChoice, nodeName: string, dataDir: string, log?: (line: string) => void): Promise<ContainerRuntime | null> {
   if (choice === 'none') return null
   const stateDir = join(dataDir, 'runtime')
-  if (choice === 'process' || (choice === 'auto' && !(await dockerEngineAnswers()))) return new ProcessRuntime({ nodeName, stateDir: join(stateDir, 'process') })
+  if (choice === 'process' || (choice === 'auto' && !(await dockerEngineAnswers()))) return new ProcessRuntime({ nodeName, stateDir: join(stateDir, 'process'), ...(log === undefined ? {} : { log }) })
   const docker = new DockerRuntime({ nodeName, stateDir: join(stateDir, 'docker'), ...(log === undefined ? {} : { log }) })
   try {
     await docker.version()
