@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalPeer, type LocalPeer } from '../node/local-peer.js'
 import { until } from '../node/process-cluster.js'
-import { containerState, createPod, deletePod, isReady, podUntil } from './agent-helpers.js'
+import { containerState, createPod, isReady, podUntil, stopLocalPeerAndPods } from './agent-helpers.js'
 import { busyboxImage, findEngine, removeNodeContainers } from './podman.js'
 
 const lookup = await findEngine()
@@ -22,9 +22,7 @@ describe.skipIf(lookup.engine === undefined)('the agent with the Docker runtime'
   }, 60_000)
 
   afterAll(async () => {
-    for (const p of lp?.peer.state.store.allObjects().filter((o) => o.kind === 'Pod') ?? []) await deletePod(lp.peer, p.metadata.name ?? '')
-    await until(async () => (await lp.peer.agent!.runtime.listPods()).length === 0, 20_000, 'every pod removed').catch(() => {})
-    await lp?.stop()
+    await stopLocalPeerAndPods(lp, 20_000)
     await removeNodeContainers(lookup.engine!.docker, [nodeName])
   })
 

@@ -8,6 +8,7 @@ import { submit } from '../../node/api/submit.js'
 import type { PodJson } from '../../node/agent/pod-types.js'
 import type { ApiObject } from '../../node/kinds/meta.js'
 import type { Peer } from '../../node/peer.js'
+import type { LocalPeer } from '../node/local-peer.js'
 import { until, type VotingCluster } from '../node/process-cluster.js'
 
 export async function createObject(peer: Peer, body: ApiObject, namespace = 'default'): Promise<ApiObject> {
@@ -29,6 +30,14 @@ export function podNamed(peer: Peer, name: string): PodJson | undefined {
 
 export async function deletePod(peer: Peer, name: string): Promise<void> {
   await submit(peer.submitter, { op: 'obj.delete', ref: { apiVersion: 'v1', kind: 'Pod', namespace: 'default', name }, propagation: 'Background' })
+}
+
+/** Deletes every pod of an in-process peer, waits (bounded) for its runtime to stop them, then stops the peer. */
+export async function stopLocalPeerAndPods(lp: LocalPeer | undefined, timeoutMs = 15_000): Promise<void> {
+  if (lp === undefined) return
+  for (const p of lp.peer.state.store.allObjects().filter((o) => o.kind === 'Pod')) await deletePod(lp.peer, p.metadata.name ?? '')
+  await until(async () => (await lp.peer.agent!.runtime.listPods()).length === 0, timeoutMs, 'every pod stopped').catch(() => {})
+  await lp.stop()
 }
 
 /** Waits until the pod's status satisfies `ok`; the failure message shows the last status seen. */

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalPeer, type LocalPeer } from '../node/local-peer.js'
 import { until } from '../node/process-cluster.js'
-import { containerState, createObject, createPod, deletePod, isReady, podNamed, podUntil } from './agent-helpers.js'
+import { containerState, createObject, createPod, deletePod, isReady, podNamed, podUntil, stopLocalPeerAndPods } from './agent-helpers.js'
 
 interface EventView {
   involvedObject: { name: string }
@@ -40,9 +40,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  for (const p of lp?.peer.state.store.allObjects().filter((o) => o.kind === 'Pod') ?? []) await deletePod(lp.peer, p.metadata.name ?? '')
-  await until(async () => (await lp.peer.agent!.runtime.listPods()).length === 0, 15_000, 'every pod stopped').catch(() => {})
-  await lp?.stop()
+  await stopLocalPeerAndPods(lp)
   await rm(scratch, { recursive: true, force: true })
 })
 

@@ -8,8 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ContainerDns } from '../../node/agent/docker-dns.js'
 import type { PodJson } from '../../node/agent/pod-types.js'
 import { startLocalPeer, type LocalPeer } from '../node/local-peer.js'
-import { until } from '../node/process-cluster.js'
-import { createObject, createPod, deletePod, podNamed, podUntil } from './agent-helpers.js'
+import { createObject, createPod, podNamed, podUntil, stopLocalPeerAndPods } from './agent-helpers.js'
 import { busyboxImage, findEngine, removeNodeContainers } from './podman.js'
 
 const lookup = await findEngine()
@@ -38,9 +37,7 @@ describe.skipIf(lookup.engine === undefined)('cluster DNS for Docker-runtime pod
   }, 60_000)
 
   afterAll(async () => {
-    for (const p of lp?.peer.state.store.allObjects().filter((o) => o.kind === 'Pod') ?? []) await deletePod(lp.peer, p.metadata.name ?? '')
-    await until(async () => (await lp.peer.agent!.runtime.listPods()).length === 0, 20_000, 'every pod removed').catch(() => {})
-    await lp?.stop()
+    await stopLocalPeerAndPods(lp, 20_000)
     await removeNodeContainers(lookup.engine!.docker, [nodeName])
     vi.restoreAllMocks()
   })

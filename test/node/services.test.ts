@@ -7,7 +7,7 @@ import dnsPacket from 'dns-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalPeer, type LocalPeer } from './local-peer.js'
 import { until } from './process-cluster.js'
-import { createObject, createPod, deletePod, isReady, podUntil } from '../agent/agent-helpers.js'
+import { createObject, createPod, deletePod, isReady, podUntil, stopLocalPeerAndPods } from '../agent/agent-helpers.js'
 
 let lp: LocalPeer
 const node = process.execPath
@@ -18,9 +18,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  for (const p of lp?.peer.state.store.allObjects().filter((o) => o.kind === 'Pod') ?? []) await deletePod(lp.peer, p.metadata.name ?? '')
-  await until(async () => (await lp.peer.agent!.runtime.listPods()).length === 0, 15_000, 'every pod stopped').catch(() => {})
-  await lp?.stop()
+  await stopLocalPeerAndPods(lp)
 })
 
 function query(address: string, name: string): Promise<dnsPacket.Packet> {
